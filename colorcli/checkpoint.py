@@ -1,0 +1,95 @@
+"""Self-describing training checkpoints: written atomically, loaded with ``weights_only=True``.
+
+A checkpoint is a plain dict of tensors and primitives:
+
+``format``, ``arch``, ``generator_args``, ``discriminator_args``, ``generator``,
+``discriminator`` (state dicts), ``optimizers``, ``schedulers``, ``epoch`` (epochs completed),
+``step``, ``rng``, ``colorcli_version``, ``data`` (summary), ``config`` (effective
+configuration), ``image_size`` and ``metrics`` (the last validation figures).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+CHECKPOINT_FORMAT = 1
+REQUIRED_KEYS = ("format", "arch", "generator_args", "generator")
+
+
+class CheckpointError(ValueError):
+    """The file is missing, unreadable, or not a colorcli checkpoint."""
+
+
+def resolve(path: str | Path) -> Path:
+    """A checkpoint file, or a run directory (its ``checkpoints/best.pt``, else ``last.pt``)."""
+    p = Path(path)
+    if p.is_dir():
+        for name in ("best.pt", "last.pt"):
+            if (p / "checkpoints" / name).is_file():
+                return p / "checkpoints" / name
+        raise CheckpointError(f"{p} is a directory with no checkpoints/best.pt or checkpoints/last.pt")
+    if not p.is_file():
+        raise CheckpointError(f"{p}: no such checkpoint file or run directory")
+    return p
+
+
+def save(state: dict[str, Any], path: str | Path) -> None:
+    """Write ``state`` to ``path`` atomically: a temporary file in the same folder, fsync, rename.
+
+    A process killed at any moment leaves either the old checkpoint or the new one.
+    """
+    import torch
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(state, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load(path: str | Path, map_location: str = "cpu") -> dict[str, Any]:
+    """Load and validate a checkpoint (a file or a run directory)."""
+    import pickle
+    import zipfile
+
+    import torch
+
+    p = resolve(path)
+    try:
+        state = torch.load(p, map_location=map_location, weights_only=True)
+    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{p} is not a readable colorcli checkpoint ({first})") from None
+    if not isinstance(state, dict) or any(k not in state for k in REQUIRED_KEYS):
+        raise CheckpointError(f"{p} is not a colorcli checkpoint (missing architecture or weights)")
+    if state["format"] > CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{p} was written by a newer colorcli; upgrade colorcli to read it")
+    return state
+
+
+def sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load_generator(state: dict[str, Any]) -> Any:
+    """Rebuild the generator from a loaded checkpoint, in eval mode."""
+    from colorcli.models import registry
+
+    gen = registry.build_generator(state["arch"], state["generator_args"])
+    gen.load_state_dict(state["generator"])
+    return gen.eval()

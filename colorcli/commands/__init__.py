@@ -1,0 +1,1 @@
+"""One module per ``colorcli`` subcommand; each imports its heavy dependencies lazily."""

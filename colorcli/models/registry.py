@@ -1,0 +1,94 @@
+"""Architecture registry: a name maps to generator and discriminator constructors and their
+default arguments. Checkpoints store the name and the arguments actually used, so a model is
+rebuilt from a checkpoint alone (as nanoGPT's ``model_args`` and timm's ``create_model`` do).
+
+This module imports no torch at import time: the CLI lists the names without it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Architecture:
+    name: str
+    summary: str
+    generator: str  # "module:Class" inside colorcli.models
+    discriminator: str
+    generator_args: dict[str, Any] = field(default_factory=dict)
+    discriminator_args: dict[str, Any] = field(default_factory=dict)
+    size_multiple: int = 1  # inputs are padded internally to this; listed for --help only
+
+
+ARCHITECTURES: dict[str, Architecture] = {
+    a.name: a
+    for a in (
+        Architecture(
+            "resnet-sn",
+            "ResNet generator + N×N spectral-norm PatchGAN (paper §1.1)",
+            "resnet:ResNetGenerator",
+            "discriminators:PatchDiscriminator",
+            {"width": 64, "blocks": 9},
+            {"width": 64, "layers": 3, "norm": "spectral"},
+            size_multiple=4,
+        ),
+        Architecture(
+            "unet-sn",
+            "U-Net generator + 1×1 pixel PatchGAN, spectral norm (paper §1.2, the study's best)",
+            "unet:UNetGenerator",
+            "discriminators:PixelDiscriminator",
+            {"width": 64, "depth": 4, "max_mult": 8, "dropout": 0.5},
+            {"width": 64, "norm": "spectral"},
+            size_multiple=16,
+        ),
+        Architecture(
+            "unet-bn",
+            "U-Net generator + 1×1 pixel PatchGAN, batch norm (paper §1.3)",
+            "unet:UNetGenerator",
+            "discriminators:PixelDiscriminator",
+            {"width": 64, "depth": 4, "max_mult": 8, "dropout": 0.5},
+            {"width": 64, "norm": "batch"},
+            size_multiple=16,
+        ),
+    )
+}
+
+
+class UnknownArchitecture(ValueError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"unknown architecture {name!r}; choose one of: {', '.join(ARCHITECTURES)}")
+
+
+def get(name: str) -> Architecture:
+    try:
+        return ARCHITECTURES[name]
+    except KeyError:
+        raise UnknownArchitecture(name) from None
+
+
+def _construct(target: str, args: dict[str, Any]) -> Any:
+    import importlib
+
+    module, cls = target.split(":")
+    return getattr(importlib.import_module(f"colorcli.models.{module}"), cls)(**args)
+
+
+def generator_args(name: str, **overrides: Any) -> dict[str, Any]:
+    """The registry defaults for ``name`` updated with ``overrides`` (None values ignored)."""
+    return {**get(name).generator_args, **{k: v for k, v in overrides.items() if v is not None}}
+
+
+def discriminator_args(name: str, **overrides: Any) -> dict[str, Any]:
+    return {**get(name).discriminator_args, **{k: v for k, v in overrides.items() if v is not None}}
+
+
+def build_generator(name: str, args: dict[str, Any] | None = None) -> Any:
+    """An ``nn.Module`` generator: (N, 1, H, W) normalised L -> (N, 2, H, W) normalised a,b."""
+    return _construct(get(name).generator, generator_args(name, **(args or {})))
+
+
+def build_discriminator(name: str, args: dict[str, Any] | None = None) -> Any:
+    """An ``nn.Module`` discriminator: (N, 3, H, W) normalised Lab -> score map of pre-tanh logits."""
+    return _construct(get(name).discriminator, discriminator_args(name, **(args or {})))

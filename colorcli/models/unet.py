@@ -1,0 +1,70 @@
+"""U-Net generator of the paper's §1.2 and §1.3, for any input size."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from colorcli.models.layers import pad_to_multiple, xavier_init
+
+
+def _down(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 4, stride=2, padding=1, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.LeakyReLU(0.2, inplace=True),
+    )
+
+
+def _up(cin: int, cout: int, dropout: float) -> nn.Sequential:
+    layers: list[nn.Module] = [
+        nn.ConvTranspose2d(cin, cout, 4, stride=2, padding=1, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+    ]
+    if dropout > 0:
+        layers.append(nn.Dropout(dropout))
+    return nn.Sequential(*layers)
+
+
+class UNetGenerator(nn.Module):
+    """L (N, 1, H, W) -> a,b (N, 2, H, W) in [-1, 1].
+
+    A 3×3 stem at full resolution, ``depth`` stride-2 4×4 convolutions down (BN, LeakyReLU),
+    as many 4×4 transposed convolutions up (BN, ReLU) with skip connections, and a 1×1
+    convolution with tanh. Widths double from ``width`` up to ``width * max_mult``. The
+    reference code resized CIFAR to 35×35 to fit its unpadded stem; instead the input is
+    reflect-padded to a multiple of 2**depth and the output cropped back.
+    """
+
+    def __init__(self, width: int = 64, depth: int = 4, max_mult: int = 8, dropout: float = 0.5) -> None:
+        super().__init__()
+        self.multiple = 2**depth
+        widths = [width * min(2**i, max_mult) for i in range(depth + 1)]
+        self.stem = nn.Sequential(
+            nn.Conv2d(1, widths[0], 3, padding=1, bias=False),
+            nn.BatchNorm2d(widths[0]),
+            nn.LeakyReLU(0.2, inplace=True),
+        )
+        self.downs = nn.ModuleList(_down(widths[i], widths[i + 1]) for i in range(depth))
+        # the deepest up-steps get dropout, as pix2pix and the reference code do
+        self.ups = nn.ModuleList(
+            _up(
+                widths[i + 1] * (1 if i == depth - 1 else 2),
+                widths[i],
+                dropout if i >= depth - 2 else 0.0,
+            )
+            for i in reversed(range(depth))
+        )
+        self.head = nn.Sequential(nn.Conv2d(widths[0] * 2, 2, 1), nn.Tanh())
+        xavier_init(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x, h, w = pad_to_multiple(x, self.multiple)
+        skips = [self.stem(x)]
+        for down in self.downs:
+            skips.append(down(skips[-1]))
+        y = skips.pop()
+        for up in self.ups:
+            y = torch.cat([up(y), skips.pop()], dim=1)
+        return self.head(y)[..., :h, :w]

@@ -30,8 +30,7 @@ def default_model_path() -> Path:
     path = Path(str(resources.files("colorcli.weights").joinpath(DEFAULT_MODEL_NAME)))
     if not path.is_file():
         raise ModelLoadError(
-            f"the default model is not installed ({path}); pass --model MODEL.onnx "
-            "or reinstall colorcli"
+            f"the default model is not installed ({path}); pass --model MODEL.onnx or reinstall colorcli"
         )
     return path
 

@@ -9,6 +9,8 @@ the tanh is kept, and real/fake is decided by t > 0.
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
@@ -59,7 +61,7 @@ class PixelDiscriminator(nn.Module):
         super().__init__()
         widths = [width, 2 * width, 4 * width, 4 * width]
         mods: list[nn.Module] = [_conv(3, widths[0], 1), nn.LeakyReLU(0.2, True)]
-        for cin, cout in zip(widths, widths[1:]):
+        for cin, cout in itertools.pairwise(widths):
             mods += [*_normed(_conv(cin, cout, 1), norm), nn.LeakyReLU(0.2, True)]
         mods.append(_conv(widths[-1], 1, 1))
         self.net = nn.Sequential(*mods)

@@ -1,10 +1,170 @@
-"""`colorcli train`."""
+"""`colorcli train`: train one of the paper's GAN colorizers."""
 
 from __future__ import annotations
 
-from colorcli.commands._common import fail
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from colorcli.commands._common import fail, usage_error
+from colorcli.models.registry import ARCHITECTURES
+
+ARCH_HELP = "Architecture: " + "; ".join(f"{a.name}: {a.summary}" for a in ARCHITECTURES.values())
 
 
-def train() -> None:
-    """Not implemented yet."""
-    fail("'train' is not implemented yet")
+def _load_toml(path: Path) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
+    try:
+        return tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        usage_error(f"--config {path}: {exc}")
+
+
+def train(
+    arch: str | None = typer.Option(None, "--arch", help=ARCH_HELP + " [default: unet-sn]"),
+    data: list[str] | None = typer.Option(
+        None,
+        "--data",
+        help="Training images: a folder (recursive), a .tar/.tar.gz archive (read in place) or "
+        "CIFAR-10's cifar-10-batches-py folder. Repeat to combine. train/ and val/ (or test/) "
+        "folders set the split, else a hash of each path does (--val-fraction).",
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="Run folder for checkpoints, metrics and samples."
+    ),
+    config: Path | None = typer.Option(
+        None, "--config", help="A TOML recipe (see training/*.toml); flags given here override it."
+    ),
+    epochs: int | None = typer.Option(
+        None, help="Train until this many epochs are done (counting resumed ones)."
+    ),
+    batch_size: int | None = typer.Option(None, help="Images per batch (per process under torchrun)."),
+    image_size: int | None = typer.Option(None, help="Training crop size in pixels (square)."),
+    device: str | None = typer.Option(None, help="auto, cpu or cuda."),
+    precision: str | None = typer.Option(
+        None, help="auto (bf16 on CPUs that support it, mixed precision on GPUs), fp32, bf16 or fp16."
+    ),
+    seed: int | None = typer.Option(None, help="Random seed; with a fixed seed CPU runs repeat exactly."),
+    workers: int | None = typer.Option(None, help="DataLoader worker processes decoding images."),
+    lr_g: float | None = typer.Option(None, help="Generator learning rate."),
+    lr_d: float | None = typer.Option(None, help="Discriminator learning rate."),
+    lr_decay_steps: int | None = typer.Option(
+        None, help="Learning rates decay by --lr-decay every this many steps (0: constant)."
+    ),
+    lr_decay: float | None = typer.Option(None, help="Learning-rate decay factor per --lr-decay-steps."),
+    adv_weight: float | None = typer.Option(None, help="Weight of the adversarial term (0: L1 only)."),
+    l1_weight: float | None = typer.Option(None, help="Weight of the L1 term on a,b."),
+    real_label: float | None = typer.Option(
+        None, help="Target for real images (< 1: one-sided label smoothing)."
+    ),
+    disc_pixels: float | None = typer.Option(
+        None, help="Pixel discriminators: fraction of pixels the loss is estimated on (1: all)."
+    ),
+    width: int | None = typer.Option(None, help="Generator base width (channels of its first layer)."),
+    depth: int | None = typer.Option(None, help="U-Net: number of downsampling steps."),
+    blocks: int | None = typer.Option(None, help="ResNet: number of residual blocks."),
+    disc_width: int | None = typer.Option(None, help="Discriminator base width."),
+    val_fraction: float | None = typer.Option(
+        None, help="Validation share when the data has no val/ folder."
+    ),
+    limit: int | None = typer.Option(None, help="Use at most this many training images (0: all)."),
+    epoch_size: int | None = typer.Option(
+        None, help="Images per epoch, drawn afresh each epoch, for frequent checkpoints (0: full pass)."
+    ),
+    init: Path | None = typer.Option(
+        None, "--init", help="Start from this checkpoint's weights (architecture and widths come from it)."
+    ),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out where it stopped."),
+    force: bool = typer.Option(
+        False, "--force", help="Start afresh in an existing --out, deleting its contents."
+    ),
+) -> None:
+    """Train a colorizer (resnet-sn, unet-sn or unet-bn) on your photos.
+
+    Example: colorcli train --arch unet-sn --data photos/ --out runs/mine --epochs 20
+    """
+    given = {k: v for k, v in locals().items() if v is not None and k not in ("config", "resume", "force")}
+    settings = _settings(given, config, resume, force)
+    _run(settings, resume)
+
+
+def _settings(given: dict[str, Any], config: Path | None, resume: bool, force: bool) -> dict[str, Any]:
+    """Defaults < run folder's config.json (on --resume) < --config recipe < flags given."""
+    if resume and force:
+        usage_error("--resume and --force contradict each other; pick one")
+    if (arch := given.get("arch")) and arch not in ARCHITECTURES:
+        usage_error(f"unknown --arch {arch!r}; choose one of: {', '.join(ARCHITECTURES)}")
+    settings: dict[str, Any] = {}
+    out = given.get("out")
+    if resume:
+        if out is None:
+            usage_error("--resume needs --out RUN_DIR")
+        saved = Path(out) / "config.json"
+        if not (Path(out) / "checkpoints" / "last.pt").is_file() or not saved.is_file():
+            usage_error(f"--resume: {out} holds no run to resume (no config.json and checkpoints/last.pt)")
+        settings.update(json.loads(saved.read_text()))
+        settings["init"] = ""
+    if config is not None:
+        recipe = _load_toml(config)
+        settings.update({k.replace("-", "_"): v for k, v in recipe.items()})
+    gen_args = {k: given.pop(k) for k in ("width", "depth", "blocks") if k in given}
+    if "disc_width" in given:
+        settings.setdefault("discriminator_args", {})["width"] = given.pop("disc_width")
+    if gen_args:
+        settings["generator_args"] = {**settings.get("generator_args", {}), **gen_args}
+    settings.update({k: (str(v) if isinstance(v, Path) else v) for k, v in given.items()})
+    if "data" in settings:
+        settings["data"] = [str(p) for p in settings["data"]]
+    if not settings.get("data"):
+        usage_error("no training data; pass --data PATH (a folder, a .tar/.tar.gz or a CIFAR batches folder)")
+    if not settings.get("out"):
+        usage_error("no run folder; pass --out RUN_DIR")
+    run_dir = Path(settings["out"])
+    if not resume and run_dir.exists() and any(run_dir.iterdir()):
+        if not force:
+            usage_error(f"{run_dir} already exists; use --resume to continue it or --force to start afresh")
+        if int(os.environ.get("RANK", "0")) == 0:
+            shutil.rmtree(run_dir)
+    return settings
+
+
+def _run(settings: dict[str, Any], resume: bool) -> None:
+    # torch is imported here, not at module level: the base install has no torch
+    try:
+        from colorcli import checkpoint, data, trainer
+        from colorcli.commands.train_display import TrainDisplay
+        from colorcli.models.registry import UnknownArchitecture
+    except ImportError as exc:
+        fail(f"training needs PyTorch ({exc}); install it with: pip install 'colorcli[train]'")
+
+    try:
+        cfg = trainer.TrainConfig.from_dict(settings)
+        run = trainer.Trainer(cfg, resume=resume)
+    except (trainer.ConfigError, data.DataError, UnknownArchitecture, ValueError) as exc:
+        usage_error(str(exc))
+    except checkpoint.CheckpointError as exc:
+        fail(str(exc))
+    display = TrainDisplay(enabled=run.dist.main)
+    try:
+        with display:
+            run.fit(display)
+    except KeyboardInterrupt:
+        last = Path(cfg.out) / "checkpoints" / "last.pt"
+        where = (
+            f"the last checkpoint ({last}, epoch {run.epoch}) is intact"
+            if last.exists()
+            else "no epoch finished"
+        )
+        fail(f"interrupted; {where}. Continue with: colorcli train --resume --out {cfg.out}", 130)
+    finally:
+        run.close()
+    if run.dist.main:
+        typer.echo(f"done: {run.epoch} epochs; checkpoints in {Path(cfg.out) / 'checkpoints'}", err=True)

@@ -57,6 +57,8 @@ class PixelDiscriminator(nn.Module):
     the middle three with spectral or batch norm, the last without. Widths go
     ``width, 2w, 4w, 4w`` (every layer runs at every pixel, so they are kept modest)."""
 
+    pixelwise = True  # each output depends on one pixel: the loss may sample pixels
+
     def __init__(self, width: int = 64, norm: str = "spectral") -> None:
         super().__init__()
         widths = [width, 2 * width, 4 * width, 4 * width]

@@ -19,7 +19,7 @@ class Architecture:
     discriminator: str
     generator_args: dict[str, Any] = field(default_factory=dict)
     discriminator_args: dict[str, Any] = field(default_factory=dict)
-    size_multiple: int = 1  # inputs are padded internally to this; listed for --help only
+    min_image_size: int = 16  # smallest training size the discriminator's receptive field fits
 
 
 ARCHITECTURES: dict[str, Architecture] = {
@@ -32,7 +32,7 @@ ARCHITECTURES: dict[str, Architecture] = {
             "discriminators:PatchDiscriminator",
             {"width": 64, "blocks": 9},
             {"width": 64, "layers": 3, "norm": "spectral"},
-            size_multiple=4,
+            min_image_size=32,
         ),
         Architecture(
             "unet-sn",
@@ -41,7 +41,6 @@ ARCHITECTURES: dict[str, Architecture] = {
             "discriminators:PixelDiscriminator",
             {"width": 64, "depth": 4, "max_mult": 8, "dropout": 0.5},
             {"width": 64, "norm": "spectral"},
-            size_multiple=16,
         ),
         Architecture(
             "unet-bn",
@@ -50,7 +49,6 @@ ARCHITECTURES: dict[str, Architecture] = {
             "discriminators:PixelDiscriminator",
             {"width": 64, "depth": 4, "max_mult": 8, "dropout": 0.5},
             {"width": 64, "norm": "batch"},
-            size_multiple=16,
         ),
     )
 }

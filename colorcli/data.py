@@ -1,0 +1,252 @@
+"""Training data: image folders, tar archives read in place, and CIFAR-10 pickled batches.
+
+Every ``--data`` path becomes a list of :class:`Record`; a quick inspection pass drops
+corrupt and near-grey images (counted and reported), and :class:`ColourDataset` turns the
+rest into uint8 RGB crops. Lab conversion happens later, on whole batches, in the trainer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import pickle
+import random
+import tarfile
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from colorcli import color
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
+TRAIN_DIRS = {"train", "training"}
+VAL_DIRS = {"val", "valid", "validation", "test"}
+GREY_CHROMA = 3.0  # mean CIELAB chroma below which an image teaches only "no colour"
+
+
+class DataError(ValueError):
+    """A ``--data`` path that is missing, empty or of an unknown kind."""
+
+
+@dataclass(frozen=True)
+class Record:
+    """One training image: its name, split, and either encoded bytes, a file path, or pixels."""
+
+    key: str
+    split: str  # "train" or "val"
+    payload: bytes | str | np.ndarray
+
+    def open(self) -> Image.Image:
+        if isinstance(self.payload, np.ndarray):
+            return Image.fromarray(self.payload)
+        src = io.BytesIO(self.payload) if isinstance(self.payload, bytes) else self.payload
+        with Image.open(src) as im:
+            im.load()
+            return im
+
+
+def to_rgb(im: Image.Image) -> Image.Image:
+    """EXIF orientation applied, any mode (CMYK, palette, grey, 16-bit) to 8-bit RGB."""
+    im = ImageOps.exif_transpose(im)
+    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(im, dtype=np.float32)
+        peak = 65535.0 if arr.max() > 255 else 255.0
+        im = Image.fromarray(np.clip(arr / peak * 255.0 + 0.5, 0, 255).astype(np.uint8))
+    if im.mode in ("P", "LA", "PA", "RGBA") and im.mode != "RGB":
+        im = im.convert("RGBA").convert("RGB")
+    return im.convert("RGB")
+
+
+def _split_of(path_parts: Iterable[str], key: str, val_fraction: float) -> str:
+    dirs = {p.lower() for p in path_parts}
+    if dirs & VAL_DIRS:
+        return "val"
+    if dirs & TRAIN_DIRS:
+        return "train"
+    h = int.from_bytes(hashlib.md5(key.encode()).digest()[:8], "big") / 2.0**64
+    return "val" if h < val_fraction else "train"
+
+
+def _from_folder(root: Path, val_fraction: float) -> list[Record]:
+    seen: set[Path] = set()
+    out = []
+    for p in sorted(root.rglob("*")):
+        if p.suffix.lower() not in IMAGE_SUFFIXES or not p.is_file():
+            continue
+        real = p.resolve()
+        if real in seen:
+            continue
+        seen.add(real)
+        rel = p.relative_to(root)
+        out.append(
+            Record(f"{root.name}/{rel.as_posix()}", _split_of(rel.parts[:-1], str(rel), val_fraction), str(p))
+        )
+    return out
+
+
+def _from_tar(path: Path, val_fraction: float) -> list[Record]:
+    out = []
+    try:
+        with tarfile.open(path) as tf:
+            for member in tf:
+                name = member.name
+                if not member.isfile() or Path(name).suffix.lower() not in IMAGE_SUFFIXES:
+                    continue
+                fh = tf.extractfile(member)
+                if fh is None:
+                    continue
+                parts = Path(name).parts
+                out.append(
+                    Record(f"{path.name}:{name}", _split_of(parts[:-1], name, val_fraction), fh.read())
+                )
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise DataError(f"{path}: cannot read the archive ({exc})") from None
+    return out
+
+
+def _from_cifar_batches(root: Path) -> list[Record]:
+    out = []
+    for batch in sorted(root.glob("data_batch_*")) + sorted(root.glob("test_batch")):
+        with open(batch, "rb") as fh:
+            d = pickle.load(fh, encoding="bytes")
+        pixels = np.asarray(d[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+        names = d.get(b"filenames") or [f"{i:05d}".encode() for i in range(len(pixels))]
+        split = "val" if batch.name == "test_batch" else "train"
+        out += [
+            Record(f"{root.name}/{batch.name}/{n.decode()}", split, np.ascontiguousarray(px))
+            for n, px in zip(names, pixels, strict=True)
+        ]
+    return out
+
+
+def find_records(paths: Iterable[str | Path], val_fraction: float = 0.05) -> list[Record]:
+    """All images under the ``--data`` paths, with their train/val split."""
+    records: list[Record] = []
+    for raw in paths:
+        path = Path(raw)
+        if not path.exists():
+            raise DataError(f"--data {path}: no such file or folder")
+        if path.is_dir() and any(path.glob("data_batch_*")):
+            found = _from_cifar_batches(path)
+        elif path.is_dir():
+            found = _from_folder(path, val_fraction)
+        elif tarfile.is_tarfile(path):
+            found = _from_tar(path, val_fraction)
+        else:
+            raise DataError(
+                f"--data {path}: not a folder of images, a .tar/.tar.gz archive or a CIFAR batches folder"
+            )
+        if not found:
+            raise DataError(f"--data {path}: no images found")
+        records += found
+    return records
+
+
+def mean_chroma(rgb: np.ndarray) -> float:
+    """Mean CIELAB chroma of a uint8 RGB image."""
+    lab = color.rgb_to_lab(rgb.astype(np.float32) / 255.0)
+    return float(np.hypot(lab[..., 1], lab[..., 2]).mean())
+
+
+def _inspect(record: Record) -> str | None:
+    """None for a usable image, else the reason it is skipped."""
+    try:
+        im = record.open()
+        im.draft("RGB", (64, 64))  # JPEG: decode at reduced size, enough to judge colour
+        im = to_rgb(im)
+        im.thumbnail((64, 64))
+    except Exception as exc:  # any decoder error means the file is unusable, whatever its type
+        return f"unreadable ({type(exc).__name__}: {exc})"
+    if mean_chroma(np.asarray(im)) < GREY_CHROMA:
+        return "grey"
+    return None
+
+
+@dataclass
+class DataSummary:
+    train: int = 0
+    val: int = 0
+    grey: int = 0
+    corrupt: int = 0
+    sources: list[str] = field(default_factory=list)
+    corrupt_files: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "train": self.train,
+            "val": self.val,
+            "skipped_grey": self.grey,
+            "skipped_corrupt": self.corrupt,
+            "sources": self.sources,
+        }
+
+
+def select(
+    records: list[Record], threads: int = 4, warn: Callable[[str], None] = print
+) -> tuple[list[Record], list[Record], DataSummary]:
+    """Split records into train and val, dropping corrupt and near-grey images."""
+    summary = DataSummary()
+    with ThreadPoolExecutor(max(1, threads)) as pool:
+        verdicts = list(pool.map(_inspect, records, chunksize=64))
+    train, val = [], []
+    for rec, why in zip(records, verdicts, strict=True):
+        if why == "grey":
+            summary.grey += 1
+        elif why is not None:
+            summary.corrupt += 1
+            summary.corrupt_files.append(rec.key)
+            warn(f"skipping {rec.key}: {why}")
+        else:
+            (val if rec.split == "val" else train).append(rec)
+    summary.train, summary.val = len(train), len(val)
+    return train, val, summary
+
+
+class ColourDataset:
+    """uint8 RGB tensors (3, S, S): a random square crop (``crop_scale`` to 1 of the shorter
+    side), resized to ``size``, randomly flipped. ``augment=False`` gives the centre crop.
+
+    Randomness comes from (seed, epoch, index) alone, so an epoch's batches are the same
+    whichever worker decodes them and whether or not the run was resumed.
+    """
+
+    def __init__(
+        self, records: list[Record], size: int, augment: bool, seed: int = 0, crop_scale: float = 0.8
+    ) -> None:
+        self.records, self.size, self.augment = records, size, augment
+        self.seed, self.crop_scale, self.epoch = seed, crop_scale, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, index: int) -> Any:
+        import torch
+
+        rng = random.Random(f"{self.seed}/{self.epoch}/{index}")
+        try:
+            im = self.records[index].open()
+            im.draft("RGB", (self.size, self.size))
+            im = to_rgb(im)
+        except Exception:
+            # files were inspected before training, so only one changed since lands here:
+            # a black square (a,b = 0) costs one sample instead of the whole run
+            im = Image.new("RGB", (self.size, self.size))
+        w, h = im.size
+        side = min(w, h)
+        if self.augment:
+            side = max(1, round(side * rng.uniform(self.crop_scale, 1.0)))
+            x, y = rng.randint(0, w - side), rng.randint(0, h - side)
+        else:
+            x, y = (w - side) // 2, (h - side) // 2
+        im = im.resize((self.size, self.size), Image.BICUBIC, box=(x, y, x + side, y + side))
+        if self.augment and rng.random() < 0.5:
+            im = im.transpose(Image.FLIP_LEFT_RIGHT)
+        return torch.from_numpy(np.asarray(im).copy()).permute(2, 0, 1)

@@ -1,0 +1,507 @@
+"""The GAN training loop: losses, the paper's per-epoch metrics, checkpoints, resume, DDP.
+
+Launched by ``colorcli train`` (one process) or ``torchrun -m colorcli train`` (DDP: gloo on
+CPU, nccl on CUDA; only rank 0 writes files).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from colorcli import __version__, checkpoint, color, data
+from colorcli.models import registry
+
+
+@dataclass
+class TrainConfig:
+    """Every setting of a run; saved as ``RUN_DIR/config.json`` and inside each checkpoint."""
+
+    arch: str = "unet-sn"
+    data: list[str] = field(default_factory=list)
+    out: str = "runs/colorcli"
+    epochs: int = 10
+    batch_size: int = 32
+    image_size: int = 32
+    device: str = "auto"
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16
+    seed: int = 0
+    workers: int = 2
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    # lr = base * lr_decay ** (step / lr_decay_steps), the reference code's schedule; 0 = constant
+    lr_decay: float = 0.1
+    lr_decay_steps: int = 0
+    adv_weight: float = 0.015
+    l1_weight: float = 0.985
+    real_label: float = 1.0  # < 1 is one-sided label smoothing
+    disc_pixels: float = 1.0  # pixel discriminator: fraction of pixels its loss is estimated on
+    val_fraction: float = 0.05
+    crop_scale: float = 0.8
+    limit: int = 0  # use at most this many training images (0: all)
+    epoch_size: int = 0  # images per epoch, drawn afresh each epoch (0: one full pass)
+    val_limit: int = 2000
+    samples: int = 8
+    log_every: int = 50
+    generator_args: dict[str, Any] = field(default_factory=dict)
+    discriminator_args: dict[str, Any] = field(default_factory=dict)
+    init: str = ""  # checkpoint whose weights start this run
+
+    @classmethod
+    def fields(cls) -> set[str]:
+        return {f.name for f in dataclasses.fields(cls)}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        unknown = set(values) - cls.fields()
+        if unknown:
+            raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        return cls(**values)
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot train (bad size, unknown precision...)."""
+
+
+def _validate(cfg: TrainConfig) -> None:
+    arch = registry.get(cfg.arch)
+    if cfg.image_size < arch.min_image_size:
+        raise ConfigError(
+            f"--image-size {cfg.image_size} is too small for {cfg.arch} (at least {arch.min_image_size})"
+        )
+    if cfg.precision not in ("auto", "fp32", "bf16", "fp16"):
+        raise ConfigError(f"unknown precision {cfg.precision!r}; use auto, fp32, bf16 or fp16")
+    if not 0 < cfg.disc_pixels <= 1:
+        raise ConfigError("--disc-pixels must be in (0, 1]")
+    if cfg.epochs < 1 or cfg.batch_size < 1:
+        raise ConfigError("--epochs and --batch-size must be at least 1")
+
+
+def _bce(scores: torch.Tensor, target: float) -> torch.Tensor:
+    # scores are pre-tanh; tanh(z) read as a probability (1 + tanh z) / 2 is sigmoid(2z)
+    # (see models/discriminators.py), so this is BCE on the paper's tanh output, stably
+    return F.binary_cross_entropy_with_logits(2.0 * scores.float(), torch.full_like(scores.float(), target))
+
+
+def _decisions(scores: torch.Tensor) -> torch.Tensor:
+    """One real/fake decision per image: the mean of its patch (or pixel) tanh scores > 0."""
+    return torch.tanh(scores.float()).flatten(1).mean(1) > 0
+
+
+def psnr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-image PSNR in dB of images in [0, 1], (N, C, H, W) -> (N,)."""
+    mse = (pred - target).pow(2).flatten(1).mean(1).clamp_min(1e-10)
+    return -10.0 * torch.log10(mse)
+
+
+class Distributed:
+    """Rank, world size and reductions; a single process is world size 1."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        if self.world > 1 and not torch.distributed.is_initialized():
+            backend = "nccl" if device.type == "cuda" else "gloo"
+            torch.distributed.init_process_group(backend)
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def sum(self, t: torch.Tensor) -> torch.Tensor:
+        if self.world > 1:
+            torch.distributed.all_reduce(t)
+        return t
+
+    def close(self) -> None:
+        if self.world > 1 and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError("--device cuda: PyTorch sees no CUDA GPU here; use --device cpu")
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    if name != "cpu":
+        raise ConfigError(f"unknown device {name!r}; use auto, cpu or cuda")
+    return torch.device("cpu")
+
+
+def pick_precision(name: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype, or None for plain fp32."""
+    if name == "auto":
+        if device.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.bfloat16 if _cpu_has_bf16() else None
+    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[name]
+
+
+def _cpu_has_bf16() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return any(f in flags for f in ("avx512_bf16", "amx_bf16"))
+
+
+class Metrics:
+    """Running sums of the paper's four figures plus PSNR, reduced across DDP ranks."""
+
+    NAMES = ("gen_adv", "gen_l1", "disc_loss", "disc_acc", "psnr")
+
+    def __init__(self) -> None:
+        self.sums = torch.zeros(len(self.NAMES) + 1, dtype=torch.float64)
+
+    def add(self, n: int, **values: float) -> None:
+        for i, name in enumerate(self.NAMES):
+            self.sums[i] += values[name] * n
+        self.sums[-1] += n
+
+    def result(self, dist: Distributed, device: torch.device) -> dict[str, float]:
+        sums = dist.sum(self.sums.to(device)).cpu()
+        n = max(sums[-1].item(), 1.0)
+        return {name: round(sums[i].item() / n, 6) for i, name in enumerate(self.NAMES)}
+
+    def running(self) -> dict[str, float]:
+        n = max(self.sums[-1].item(), 1.0)
+        return {name: self.sums[i].item() / n for i, name in enumerate(self.NAMES)}
+
+
+class _Silent:
+    def start(self, description: str, total: int) -> None:
+        return None
+
+    def advance(self, task: Any, n: int, running: dict[str, float]) -> None:
+        pass
+
+    def finish(self, task: Any) -> None:
+        pass
+
+    def epoch_table(self, record: dict[str, Any]) -> None:
+        pass
+
+
+class Trainer:
+    def __init__(
+        self, cfg: TrainConfig, resume: bool = False, log: Callable[[str], None] | None = None
+    ) -> None:
+        _validate(cfg)
+        self.cfg = cfg
+        self.run_dir = Path(cfg.out)
+        self.device = pick_device(cfg.device)
+        self.dist = Distributed(self.device)
+        self.amp = pick_precision(cfg.precision, self.device)
+        self.log = log if log is not None else (lambda msg: print(msg, file=sys.stderr, flush=True))
+        torch.manual_seed(cfg.seed + self.dist.rank)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+
+        init_state = checkpoint.load(cfg.init) if cfg.init else None
+        if init_state is not None:
+            cfg.arch = init_state["arch"]
+            cfg.generator_args = dict(init_state["generator_args"])
+            cfg.discriminator_args = dict(init_state.get("discriminator_args") or cfg.discriminator_args)
+        cfg.generator_args = registry.generator_args(cfg.arch, **cfg.generator_args)
+        cfg.discriminator_args = registry.discriminator_args(cfg.arch, **cfg.discriminator_args)
+        self.gen = registry.build_generator(cfg.arch, cfg.generator_args).to(self.device)
+        self.disc = registry.build_discriminator(cfg.arch, cfg.discriminator_args).to(self.device)
+        if init_state is not None:
+            self.gen.load_state_dict(init_state["generator"])
+            if init_state.get("discriminator"):
+                self.disc.load_state_dict(init_state["discriminator"])
+        self.gen.to(memory_format=torch.channels_last)
+        self.disc.to(memory_format=torch.channels_last)
+        self.pixelwise = bool(getattr(self.disc, "pixelwise", False))
+
+        self.opt_g = torch.optim.Adam(self.gen.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
+        self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
+        decay = (
+            (lambda step: max(cfg.lr_decay ** (step / cfg.lr_decay_steps), 1e-3))
+            if cfg.lr_decay_steps
+            else (lambda step: 1.0)
+        )
+        self.sched_g = torch.optim.lr_scheduler.LambdaLR(self.opt_g, decay)
+        self.sched_d = torch.optim.lr_scheduler.LambdaLR(self.opt_d, decay)
+        self.epoch, self.step = 0, 0
+        self.best_val_l1 = math.inf
+        if resume:
+            self._restore(checkpoint.load(self.run_dir / "checkpoints" / "last.pt", map_location="cpu"))
+
+        self.gen_ddp, self.disc_ddp = self.gen, self.disc
+        if self.dist.world > 1:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.gen_ddp = nn.parallel.DistributedDataParallel(self.gen, device_ids=ids)
+            self.disc_ddp = nn.parallel.DistributedDataParallel(self.disc, device_ids=ids)
+
+        records = data.find_records(cfg.data, cfg.val_fraction)
+        train, val, self.summary = data.select(records, threads=max(cfg.workers, 1), warn=self.log)
+        if cfg.limit:
+            train = train[: cfg.limit]
+        if cfg.val_limit:
+            val = val[: cfg.val_limit]
+        if not train or not val:
+            raise data.DataError(
+                f"need both training and validation images; found {len(train)} train and {len(val)} "
+                "validation (use train/ and val/ subfolders, or raise --val-fraction)"
+            )
+        self.summary.train, self.summary.val = len(train), len(val)
+        self.train_set = data.ColourDataset(train, cfg.image_size, True, cfg.seed, cfg.crop_scale)
+        self.val_set = data.ColourDataset(val, cfg.image_size, False, cfg.seed)
+        self.log(
+            f"data: {len(train)} training and {len(val)} validation images; skipped "
+            f"{self.summary.grey} near-grey and {self.summary.corrupt} unreadable"
+        )
+
+    # ---- checkpoints -------------------------------------------------------------------------
+
+    def _state(self, metrics: dict[str, Any]) -> dict[str, Any]:
+        rng = {"torch": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        return {
+            "format": checkpoint.CHECKPOINT_FORMAT,
+            "arch": self.cfg.arch,
+            "generator_args": self.cfg.generator_args,
+            "discriminator_args": self.cfg.discriminator_args,
+            "generator": self.gen.state_dict(),
+            "discriminator": self.disc.state_dict(),
+            "optimizers": {"generator": self.opt_g.state_dict(), "discriminator": self.opt_d.state_dict()},
+            "schedulers": {
+                "generator": self.sched_g.state_dict(),
+                "discriminator": self.sched_d.state_dict(),
+            },
+            "epoch": self.epoch,
+            "step": self.step,
+            "best_val_l1": self.best_val_l1,
+            "rng": rng,
+            "colorcli_version": __version__,
+            "data": self.summary.as_dict(),
+            "config": dataclasses.asdict(self.cfg),
+            "image_size": self.cfg.image_size,
+            "metrics": metrics,
+        }
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        self.gen.load_state_dict(state["generator"])
+        self.disc.load_state_dict(state["discriminator"])
+        self.opt_g.load_state_dict(state["optimizers"]["generator"])
+        self.opt_d.load_state_dict(state["optimizers"]["discriminator"])
+        self.sched_g.load_state_dict(state["schedulers"]["generator"])
+        self.sched_d.load_state_dict(state["schedulers"]["discriminator"])
+        self.epoch, self.step = state["epoch"], state["step"]
+        self.best_val_l1 = state.get("best_val_l1", math.inf)
+        torch.set_rng_state(state["rng"]["torch"])
+        if "cuda" in state["rng"] and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
+
+    # ---- one batch ---------------------------------------------------------------------------
+
+    def _autocast(self) -> Any:
+        if self.amp is None:
+            return torch.autocast(self.device.type, enabled=False)
+        return torch.autocast(self.device.type, dtype=self.amp)
+
+    def _lab(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        rgb = batch.to(self.device, non_blocking=True).float().div_(255.0)
+        lab = color.rgb_to_lab_nchw(rgb)
+        l_norm = color.normalise_l(lab[:, :1]).contiguous(memory_format=torch.channels_last)
+        ab = color.normalise_ab(lab[:, 1:]).contiguous(memory_format=torch.channels_last)
+        return rgb, l_norm, ab
+
+    def _pixels(self, *images: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The same random subset of pixels from each image, as (N, C, K, 1) maps.
+
+        A 1×1 discriminator sees every pixel alone, so its loss is a mean over pixels and a
+        random subset estimates it without bias at a fraction of the cost.
+        """
+        if not self.pixelwise or self.cfg.disc_pixels >= 1:
+            return images
+        n, _, h, w = images[0].shape
+        k = max(1, int(h * w * self.cfg.disc_pixels))
+        idx = torch.randint(0, h * w, (n, 1, k), device=images[0].device)
+        return tuple(x.flatten(2).gather(2, idx.expand(n, x.shape[1], k)).unsqueeze(-1) for x in images)
+
+    def _batch(self, batch: torch.Tensor, train: bool) -> dict[str, float]:
+        cfg = self.cfg
+        rgb, l_norm, ab = self._lab(batch)
+        with torch.set_grad_enabled(train), self._autocast():
+            fake = self.gen_ddp(l_norm)
+        real_in, fake_in = self._pixels(torch.cat([l_norm, ab], 1), torch.cat([l_norm, fake.detach()], 1))
+
+        # discriminator: real and fake in separate passes, so a batch-norm discriminator
+        # never mixes their statistics (the reference code does the same)
+        with torch.set_grad_enabled(train), self._autocast():
+            d_real = self.disc_ddp(real_in)
+        loss_real = _bce(d_real, cfg.real_label)
+        if train:
+            self.opt_d.zero_grad(set_to_none=True)
+            (0.5 * loss_real).backward()
+        with torch.set_grad_enabled(train), self._autocast():
+            d_fake = self.disc_ddp(fake_in)
+        loss_fake = _bce(d_fake, 0.0)
+        if train:
+            (0.5 * loss_fake).backward()
+            self.opt_d.step()
+
+        # generator: the discriminator's weights are frozen for this pass, and its unwrapped
+        # module is used so DDP does not wait for gradients it will never get
+        self.disc.requires_grad_(False)
+        with torch.set_grad_enabled(train), self._autocast():
+            (g_in,) = self._pixels(torch.cat([l_norm, fake], 1))
+            d_gen = self.disc(g_in)
+        self.disc.requires_grad_(True)
+        adv = _bce(d_gen, 1.0)
+        l1 = (fake.float() - ab).abs().mean()
+        if train:
+            self.opt_g.zero_grad(set_to_none=True)
+            (cfg.adv_weight * adv + cfg.l1_weight * l1).backward()
+            self.opt_g.step()
+            self.sched_g.step()
+            self.sched_d.step()
+            self.step += 1
+
+        with torch.no_grad():
+            lab_fake = torch.cat(
+                [color.denormalise_l(l_norm), color.denormalise_ab(fake.detach().float())], 1
+            )
+            quality = psnr(color.lab_to_rgb_nchw(lab_fake), rgb).mean()
+            acc = 0.5 * (_decisions(d_real).float().mean() + (~_decisions(d_fake)).float().mean())
+        return {
+            "gen_adv": adv.item(),
+            "gen_l1": l1.item(),
+            "disc_loss": 0.5 * (loss_real.item() + loss_fake.item()),
+            "disc_acc": acc.item(),
+            "psnr": quality.item(),
+        }
+
+    # ---- epochs ------------------------------------------------------------------------------
+
+    def _loader(self, dataset: data.ColourDataset, train: bool) -> Any:
+        gen = torch.Generator().manual_seed(self.cfg.seed * 100_003 + self.epoch)
+        sampler: Any = None
+        if train and self.cfg.epoch_size and self.dist.world == 1:
+            # short epochs for big data sets: checkpoints, samples and metrics come more often
+            sampler = torch.utils.data.RandomSampler(
+                dataset, num_samples=min(self.cfg.epoch_size, len(dataset)), generator=gen
+            )
+        elif self.dist.world > 1:
+            sampler = torch.utils.data.distributed.DistributedSampler(
+                dataset, shuffle=train, seed=self.cfg.seed, drop_last=train
+            )
+            sampler.set_epoch(self.epoch)
+        return torch.utils.data.DataLoader(
+            dataset,
+            batch_size=self.cfg.batch_size,
+            shuffle=train and sampler is None,
+            sampler=sampler,
+            generator=gen,
+            num_workers=self.cfg.workers,
+            pin_memory=self.device.type == "cuda",
+            drop_last=train and len(dataset) >= self.cfg.batch_size,
+            persistent_workers=False,
+            prefetch_factor=4 if self.cfg.workers else None,
+        )
+
+    def _run_epoch(self, train: bool, progress: Any) -> dict[str, float]:
+        dataset = self.train_set if train else self.val_set
+        dataset.set_epoch(self.epoch)
+        self.gen.train(train)
+        self.disc.train(train)
+        metrics = Metrics()
+        loader = self._loader(dataset, train)
+        task = progress.start(
+            f"epoch {self.epoch + 1}/{self.cfg.epochs} {'train' if train else 'val'}", len(loader)
+        )
+        for batch in loader:
+            values = self._batch(batch, train)
+            metrics.add(batch.shape[0], **values)
+            progress.advance(task, batch.shape[0], metrics.running())
+        progress.finish(task)
+        return metrics.result(self.dist, self.device)
+
+    def fit(self, progress: Any = None) -> dict[str, Any]:
+        """Train until ``cfg.epochs``; returns the last epoch's metrics.
+
+        ``progress`` receives start/advance/finish/epoch_table calls (see commands/train.py).
+        """
+        cfg = self.cfg
+        progress = progress or _Silent()
+        if self.dist.main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            (self.run_dir / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2) + "\n")
+        last: dict[str, Any] = {}
+        while self.epoch < cfg.epochs:
+            start = time.perf_counter()
+            train_m = self._run_epoch(True, progress)
+            with torch.no_grad():
+                val_m = self._run_epoch(False, progress)
+            self.epoch += 1
+            last = {
+                "epoch": self.epoch,
+                "step": self.step,
+                "seconds": round(time.perf_counter() - start, 2),
+                "lr_g": self.opt_g.param_groups[0]["lr"],
+                "train": train_m,
+                "val": val_m,
+            }
+            if self.dist.main:
+                self._end_epoch(last)
+            progress.epoch_table(last)
+        return last
+
+    def _end_epoch(self, record: dict[str, Any]) -> None:
+        with open(self.run_dir / "metrics.jsonl", "a") as fh:
+            fh.write(json.dumps(record) + "\n")
+        self.save_samples(self.run_dir / "samples" / f"epoch-{self.epoch:03d}.png")
+        improved = record["val"]["gen_l1"] < self.best_val_l1
+        if improved:
+            self.best_val_l1 = record["val"]["gen_l1"]
+        state = self._state({"epoch": self.epoch, **{f"val_{k}": v for k, v in record["val"].items()}})
+        checkpoint.save(state, self.run_dir / "checkpoints" / "last.pt")
+        if improved:
+            checkpoint.save(state, self.run_dir / "checkpoints" / "best.pt")
+
+    @torch.no_grad()
+    def save_samples(self, path: Path) -> None:
+        """A Figure-2.2-style grid: rows original, grey input, colorized; fixed validation images."""
+        from PIL import Image
+
+        n = min(self.cfg.samples, len(self.val_set))
+        if n == 0:
+            return
+        self.gen.eval()
+        batch = torch.stack([self.val_set[i] for i in range(n)])
+        rgb, l_norm, _ = self._lab(batch)
+        fake = self.gen(l_norm).float()
+        lab = torch.cat([color.denormalise_l(l_norm), color.denormalise_ab(fake)], 1)
+        grey = torch.cat([color.denormalise_l(l_norm), torch.zeros_like(fake)], 1)
+        rows = [rgb, color.lab_to_rgb_nchw(grey), color.lab_to_rgb_nchw(lab)]
+        s, pad = self.cfg.image_size, 2
+        canvas = torch.ones(3, 3 * (s + pad) + pad, n * (s + pad) + pad)
+        for r, row in enumerate(rows):
+            for c in range(n):
+                y, x = pad + r * (s + pad), pad + c * (s + pad)
+                canvas[:, y : y + s, x : x + s] = row[c].cpu()
+        image = (canvas.permute(1, 2, 0).clamp(0, 1) * 255 + 0.5).byte().numpy()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image).save(path)
+
+    def close(self) -> None:
+        self.dist.close()

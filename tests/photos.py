@@ -1,0 +1,71 @@
+"""Real and generated test images, and tiny training sets built from them."""
+
+from __future__ import annotations
+
+import io
+import pickle
+import tarfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+def colourful(seed: int, size: int = 48) -> np.ndarray:
+    """A smooth, saturated uint8 RGB image: random colour gradients and a disc."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:size, 0:size] / size
+    channels = [np.sin(rng.uniform(1, 6) * x + rng.uniform(1, 6) * y + rng.uniform(0, 6)) for _ in range(3)]
+    img = (np.stack(channels, -1) * 0.5 + 0.5) * 255
+    cy, cx, r = [*rng.uniform(0.3, 0.7, 2).tolist(), rng.uniform(0.1, 0.3)]
+    img[(y - cy) ** 2 + (x - cx) ** 2 < r**2] = rng.integers(0, 256, 3)
+    return img.astype(np.uint8)
+
+
+def skimage_photos(size: int = 64) -> list[np.ndarray]:
+    """Held-out real photos from scikit-image, resized to ``size`` squares."""
+    from skimage import data
+
+    out = []
+    for name in ("astronaut", "coffee", "chelsea", "rocket"):
+        im = Image.fromarray(getattr(data, name)()).convert("RGB").resize((size, size), Image.BICUBIC)
+        out.append(np.asarray(im))
+    return out
+
+
+def write_folder(root: Path, n_train: int = 8, n_val: int = 4, size: int = 48) -> Path:
+    """A folder with train/ and val/ subfolders of PNG and JPEG colour images."""
+    for split, n, offset in (("train", n_train, 0), ("val", n_val, 1000)):
+        (root / split).mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            fmt = "png" if i % 2 else "jpg"
+            Image.fromarray(colourful(offset + i, size)).save(root / split / f"img{i}.{fmt}")
+    return root
+
+
+def write_tar(path: Path, n_train: int = 8, n_val: int = 4, size: int = 48) -> Path:
+    with tarfile.open(path, "w:gz") as tf:
+        for split, n, offset in (("train", n_train, 0), ("test", n_val, 1000)):
+            for i in range(n):
+                buf = io.BytesIO()
+                Image.fromarray(colourful(offset + i, size)).save(buf, "WEBP", lossless=True)
+                info = tarfile.TarInfo(f"set/{split}/c/img{i}.webp")
+                info.size = buf.tell()
+                buf.seek(0)
+                tf.addfile(info, buf)
+    return path
+
+
+def write_cifar_batches(root: Path, n_train: int = 6, n_val: int = 4) -> Path:
+    """CIFAR-10's official python layout: pickled dicts of uint8 rows (3072 = 3×32×32)."""
+    root.mkdir(parents=True, exist_ok=True)
+    for name, n, offset in (("data_batch_1", n_train, 0), ("test_batch", n_val, 500)):
+        rows = np.stack([colourful(offset + i, 32).transpose(2, 0, 1).reshape(-1) for i in range(n)])
+        batch = {
+            b"data": rows,
+            b"labels": [0] * n,
+            b"filenames": [f"img_{offset + i}.png".encode() for i in range(n)],
+        }
+        with open(root / name, "wb") as fh:
+            pickle.dump(batch, fh)
+    return root

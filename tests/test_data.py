@@ -1,0 +1,93 @@
+import numpy as np
+import pytest
+import torch
+from photos import colourful, write_cifar_batches, write_folder, write_tar
+from PIL import Image
+
+from colorcli import data
+
+
+def test_folder_uses_train_and_val_subfolders(tmp_path):
+    records = data.find_records([write_folder(tmp_path / "photos", 6, 3)])
+    assert sorted(r.split for r in records) == ["train"] * 6 + ["val"] * 3
+
+
+def test_tar_is_read_in_place_and_test_folder_validates(tmp_path):
+    archive = write_tar(tmp_path / "set.tar.gz", 5, 2)
+    records = data.find_records([archive])
+    assert [r.split for r in records].count("val") == 2
+    assert all(isinstance(r.payload, bytes) for r in records)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["set.tar.gz"]  # nothing unpacked
+    np.testing.assert_array_equal(np.asarray(records[0].open()), colourful(0, 48))
+
+
+def test_cifar_python_batches(tmp_path):
+    records = data.find_records([write_cifar_batches(tmp_path / "cifar-10-batches-py", 6, 4)])
+    assert [r.split for r in records] == ["train"] * 6 + ["val"] * 4
+    np.testing.assert_array_equal(np.asarray(records[0].open()), colourful(0, 32))
+
+
+def test_hash_split_without_split_folders_is_deterministic(tmp_path):
+    for i in range(60):
+        Image.fromarray(colourful(i, 16)).save(tmp_path / f"{i}.png")
+    first = [r.split for r in data.find_records([tmp_path], val_fraction=0.2)]
+    again = [r.split for r in data.find_records([tmp_path], val_fraction=0.2)]
+    assert first == again and 3 <= first.count("val") <= 25
+
+
+def test_corrupt_and_grey_images_are_skipped_and_counted(tmp_path):
+    root = write_folder(tmp_path / "photos", 4, 2)
+    (root / "train" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    (root / "train" / "empty.png").write_bytes(b"")
+    grey = np.repeat(colourful(7, 48).mean(-1, keepdims=True), 3, -1).astype(np.uint8)
+    Image.fromarray(grey).save(root / "train" / "grey.png")
+    warnings: list[str] = []
+    train, val, summary = data.select(data.find_records([root]), warn=warnings.append)
+    assert (len(train), len(val), summary.grey, summary.corrupt) == (4, 2, 1, 2)
+    assert any("broken.jpg" in w for w in warnings) and any("empty.png" in w for w in warnings)
+
+
+def test_modes_and_exif_orientation_become_upright_rgb(tmp_path):
+    rgb = colourful(3, 40)[:, :30]  # 40 high, 30 wide
+    im = Image.fromarray(rgb)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored rotated: viewers turn it 90° clockwise
+    im.transpose(Image.Transpose.ROTATE_90).save(tmp_path / "rot.jpg", exif=exif, quality=95)
+    upright = data.to_rgb(Image.open(tmp_path / "rot.jpg"))
+    assert upright.size == (30, 40)
+    for mode in ("CMYK", "P", "L", "LA", "RGBA", "I;16"):
+        src = im.convert("L") if mode in ("LA", "I;16") else im
+        converted = data.to_rgb(src.convert(mode) if mode != "I;16" else _to_16bit(src))
+        assert converted.mode == "RGB" and converted.size == (30, 40)
+
+
+def _to_16bit(im: Image.Image) -> Image.Image:
+    return Image.fromarray(np.asarray(im, dtype=np.uint16) * 257)
+
+
+def test_dataset_crops_are_deterministic_per_epoch(tmp_path):
+    records = data.find_records([write_folder(tmp_path / "p", 4, 1)])
+    ds = data.ColourDataset(records, 24, augment=True, seed=3)
+    first = ds[0]
+    assert first.shape == (3, 24, 24) and first.dtype == torch.uint8
+    assert torch.equal(first, ds[0])
+    ds.set_epoch(1)
+    assert not torch.equal(first, ds[0])
+
+
+@pytest.mark.parametrize("bad", ["missing", "empty", "not-an-archive"])
+def test_bad_data_paths(tmp_path, bad):
+    path = tmp_path / bad
+    if bad == "empty":
+        path.mkdir()
+    elif bad == "not-an-archive":
+        path.write_text("hello")
+    with pytest.raises(data.DataError, match=str(path)):
+        data.find_records([path])
+
+
+def test_truncated_archive_is_an_error(tmp_path):
+    archive = write_tar(tmp_path / "set.tar.gz")
+    (tmp_path / "cut.tar.gz").write_bytes(archive.read_bytes()[:-400])
+    with pytest.raises(data.DataError, match="cannot read"):
+        data.find_records([tmp_path / "cut.tar.gz"])

@@ -1,0 +1,53 @@
+"""Every registered architecture: parameter counts, shapes at any size, gradients everywhere."""
+
+import pytest
+import torch
+
+from colorcli.models import ARCHITECTURES, build_discriminator, build_generator
+from colorcli.models.registry import UnknownArchitecture
+
+TINY = {"resnet-sn": {"width": 4, "blocks": 2}, "unet-sn": {"width": 4}, "unet-bn": {"width": 4}}
+
+
+def n_params(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+@pytest.mark.parametrize(
+    ("arch", "low", "high"),
+    [("resnet-sn", 10e6, 12e6), ("unet-sn", 16.5e6, 16.8e6), ("unet-bn", 16.5e6, 16.8e6)],
+)
+def test_default_generator_sizes_match_the_paper(arch, low, high):
+    # the paper: ResNet "over 10 million"; the reference U-Net (64 -> 512 channels) 16.6 M
+    assert low < n_params(build_generator(arch)) < high
+
+
+def test_registry_lists_exactly_the_papers_three():
+    assert list(ARCHITECTURES) == ["resnet-sn", "unet-sn", "unet-bn"]
+    with pytest.raises(UnknownArchitecture, match="resnet-sn, unet-sn, unet-bn"):
+        build_generator("vgg")
+
+
+@pytest.mark.parametrize("arch", list(ARCHITECTURES))
+@pytest.mark.parametrize(("h", "w"), [(32, 32), (35, 35), (40, 57)])
+def test_shapes_any_size(arch, h, w):
+    gen = build_generator(arch, TINY[arch]).eval()
+    disc = build_discriminator(arch, {"width": 4})
+    l_in = torch.rand(2, 1, h, w) * 2 - 1
+    ab = gen(l_in)
+    assert ab.shape == (2, 2, h, w)
+    assert ab.abs().max() <= 1.0
+    scores = disc(torch.cat([l_in, ab], 1))
+    assert scores.shape[:2] == (2, 1)
+    if arch != "resnet-sn":
+        assert scores.shape[2:] == (h, w)  # one score per pixel
+
+
+@pytest.mark.parametrize("arch", list(ARCHITECTURES))
+def test_every_parameter_gets_a_gradient(arch):
+    gen = build_generator(arch, TINY[arch])
+    disc = build_discriminator(arch, {"width": 4})
+    l_in = torch.rand(2, 1, 32, 32)
+    disc(torch.cat([l_in, gen(l_in)], 1)).mean().backward()
+    for name, p in [*gen.named_parameters(), *disc.named_parameters()]:
+        assert p.grad is not None and torch.isfinite(p.grad).all(), name

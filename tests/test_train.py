@@ -1,0 +1,247 @@
+"""`colorcli train` end to end on tiny models: metrics, checkpoints, resume, DDP, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+from photos import write_cifar_batches, write_folder, write_tar
+
+from colorcli import checkpoint
+from colorcli.trainer import TrainConfig, Trainer
+
+TINY_FLAGS = ["--width", "4", "--depth", "2", "--disc-width", "4", "--image-size", "32", "--batch-size", "4"]
+
+
+def colorcli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "colorcli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=300,
+    )
+
+
+def tiny_config(data: Path, out: Path, **overrides) -> TrainConfig:
+    values = dict(
+        arch="unet-sn",
+        data=[str(data)],
+        out=str(out),
+        epochs=1,
+        batch_size=4,
+        image_size=32,
+        precision="fp32",
+        workers=0,
+        generator_args={"width": 4, "depth": 2},
+        discriminator_args={"width": 4},
+    )
+    return TrainConfig(**{**values, **overrides})
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    return write_folder(tmp_path_factory.mktemp("data") / "photos", n_train=8, n_val=4, size=40)
+
+
+def test_cli_trains_tar_data_and_resumes(tmp_path):
+    archive = write_tar(tmp_path / "set.tar.gz", 8, 4)
+    run = tmp_path / "run"
+    first = colorcli(
+        "train", "--arch", "unet-sn", "--data", str(archive), "--out", str(run), "--epochs", "1", *TINY_FLAGS
+    )
+    assert first.returncode == 0, first.stderr
+    assert "8 training and 4 validation images" in first.stderr
+    lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [x["epoch"] for x in lines] == [1]
+    for split in ("train", "val"):
+        assert set(lines[0][split]) == {"gen_adv", "gen_l1", "disc_loss", "disc_acc", "psnr"}
+        assert 0 <= lines[0][split]["disc_acc"] <= 1 and lines[0][split]["psnr"] > 5
+    assert (run / "samples" / "epoch-001.png").is_file()
+    assert json.loads((run / "config.json").read_text())["arch"] == "unet-sn"
+    state = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
+    assert state["arch"] == "unet-sn" and state["epoch"] == 1 and state["generator_args"]["width"] == 4
+    assert (run / "checkpoints" / "best.pt").is_file()
+
+    again = colorcli("train", "--out", str(run), "--resume", "--epochs", "2")
+    assert again.returncode == 0, again.stderr
+    lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [x["epoch"] for x in lines] == [1, 2]
+    assert lines[1]["step"] == 2 * lines[0]["step"]
+
+
+@pytest.mark.parametrize("arch", ["resnet-sn", "unet-sn", "unet-bn"])
+def test_every_architecture_trains_a_step(folder, tmp_path, arch):
+    gen_args = {"width": 4, "blocks": 1} if arch == "resnet-sn" else {"width": 4, "depth": 2}
+    trainer = Trainer(
+        tiny_config(folder, tmp_path / "run", arch=arch, generator_args=gen_args, limit=4), log=lambda m: None
+    )
+    before = [p.detach().clone() for p in trainer.gen.parameters()]
+    record = trainer.fit()
+    assert record["epoch"] == 1 and record["step"] == 1
+    assert any(not torch.equal(a, b) for a, b in zip(before, trainer.gen.parameters(), strict=True))
+    assert all(torch.isfinite(torch.tensor(v)) for v in record["train"].values())
+
+
+def test_overfits_eight_images(folder, tmp_path):
+    cfg = tiny_config(
+        folder,
+        tmp_path / "run",
+        epochs=40,
+        batch_size=8,
+        lr_g=3e-3,
+        adv_weight=0.0,
+        l1_weight=1.0,
+        crop_scale=1.0,
+        generator_args={"width": 8, "depth": 2, "dropout": 0.0},
+    )
+    trainer = Trainer(cfg, log=lambda m: None)
+    trainer.fit()
+    l1 = [
+        json.loads(x)["train"]["gen_l1"]
+        for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    ]
+    assert l1[-1] < 0.5 * l1[0], l1
+
+
+def test_resume_is_exact(folder, tmp_path):
+    straight = Trainer(tiny_config(folder, tmp_path / "a", epochs=2, seed=5), log=lambda m: None)
+    straight.fit()
+    part = Trainer(tiny_config(folder, tmp_path / "b", epochs=1, seed=5), log=lambda m: None)
+    part.fit()
+    resumed = Trainer(tiny_config(folder, tmp_path / "b", epochs=2, seed=5), resume=True, log=lambda m: None)
+    assert resumed.epoch == 1
+    resumed.fit()
+    for (name, a), b in zip(
+        straight.gen.state_dict().items(), resumed.gen.state_dict().values(), strict=True
+    ):
+        assert torch.equal(a, b), name
+    for a, b in zip(straight.disc.state_dict().values(), resumed.disc.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_cifar_batches_and_init_from_checkpoint(tmp_path):
+    cifar = write_cifar_batches(tmp_path / "cifar-10-batches-py")
+    first = Trainer(tiny_config(cifar, tmp_path / "a"), log=lambda m: None)
+    first.fit()
+    # --init takes architecture and widths from the checkpoint, not from the new config
+    second = Trainer(
+        tiny_config(
+            cifar, tmp_path / "b", arch="unet-bn", generator_args={"width": 16}, init=str(tmp_path / "a")
+        ),
+        log=lambda m: None,
+    )
+    assert second.cfg.arch == "unet-sn" and second.cfg.generator_args["width"] == 4
+    for a, b in zip(first.gen.state_dict().values(), second.gen.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_checkpoint_writes_are_atomic(tmp_path, monkeypatch):
+    target = tmp_path / "ck.pt"
+    checkpoint.save({"format": 1, "arch": "unet-sn", "generator_args": {}, "generator": {}}, target)
+    good = target.read_bytes()
+
+    def dies_halfway(obj, fh, *a, **k):
+        fh.write(b"PK\x03\x04 half a zip")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", dies_halfway)
+    with pytest.raises(KeyboardInterrupt):
+        checkpoint.save({"format": 1}, target)
+    assert target.read_bytes() == good
+    assert [p.name for p in tmp_path.iterdir()] == ["ck.pt"]
+    assert checkpoint.load(target)["arch"] == "unet-sn"
+
+
+DDP_SCRIPT = textwrap.dedent(
+    """
+    import os, sys, torch
+    from colorcli.trainer import TrainConfig, Trainer
+    cfg = TrainConfig(arch="unet-sn", data=[sys.argv[1]], out=sys.argv[2], epochs=1, batch_size=2,
+                      image_size=32, precision="fp32", workers=0,
+                      generator_args={"width": 4, "depth": 2}, discriminator_args={"width": 4})
+    trainer = Trainer(cfg, log=lambda m: None)
+    trainer.fit()
+    torch.save(trainer.gen.state_dict(), os.path.join(sys.argv[2], f"rank{os.environ['RANK']}.pt"))
+    trainer.close()
+    """
+)
+
+
+def test_ddp_two_gloo_processes_agree(folder, tmp_path):
+    script = tmp_path / "ddp.py"
+    script.write_text(DDP_SCRIPT)
+    out = tmp_path / "run"
+    out.mkdir()
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node=2",
+            "--master_port=29533",
+            str(script),
+            str(folder),
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    a = torch.load(out / "rank0.pt", weights_only=True)
+    b = torch.load(out / "rank1.pt", weights_only=True)
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    # only rank 0 writes the run's files: one metrics line, not two
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 1
+    fresh = Trainer(tiny_config(folder, tmp_path / "x"), log=lambda m: None)
+    assert any(not torch.equal(v, fresh.gen.state_dict()[k]) for k, v in a.items())
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("unknown-arch", "resnet-sn, unet-sn, unet-bn"),
+        ("missing-data", "no such file or folder"),
+        ("empty-data", "no images found"),
+        ("tiny-size", "too small"),
+        ("existing-out", "--resume"),
+        ("resume-nothing", "no run to resume"),
+    ],
+)
+def test_bad_input_is_a_one_line_usage_error(folder, tmp_path, case, message):
+    (tmp_path / "empty").mkdir()
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    (existing / "keep.txt").write_text("precious")
+    new_run = tmp_path / "new-run"
+    argv = {"--arch": "unet-sn", "--data": str(folder), "--out": str(new_run), "--image-size": "32"}
+    extra = []
+    if case == "unknown-arch":
+        argv["--arch"] = "vgg"
+    elif case == "missing-data":
+        argv["--data"] = str(tmp_path / "missing")
+    elif case == "empty-data":
+        argv["--data"] = str(tmp_path / "empty")
+    elif case == "tiny-size":
+        argv["--image-size"] = "8"
+    elif case == "existing-out":
+        argv["--out"] = str(existing)
+    elif case == "resume-nothing":
+        extra = ["--resume"]
+    proc = colorcli("train", *[x for kv in argv.items() for x in kv], *extra, "--width", "4", "--epochs", "1")
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert (existing / "keep.txt").read_text() == "precious"
+    assert not new_run.exists()

@@ -46,9 +46,11 @@ class ResNetGenerator(nn.Module):
                 nn.BatchNorm2d(cout),
                 nn.ReLU(inplace=True),
             ]
-        layers += [nn.ReflectionPad2d(3), nn.Conv2d(w, 2, 7), nn.Tanh()]
+        head = nn.Conv2d(w, 2, 7)
+        layers += [nn.ReflectionPad2d(3), head, nn.Tanh()]
         self.net = nn.Sequential(*layers)
         xavier_init(self)
+        nn.init.zeros_(head.weight)  # start from "no colour", as the U-Net does
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x, h, w = pad_to_multiple(x, self.multiple)

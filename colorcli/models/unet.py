@@ -58,6 +58,9 @@ class UNetGenerator(nn.Module):
         )
         self.head = nn.Sequential(nn.Conv2d(widths[0] * 2, 2, 1), nn.Tanh())
         xavier_init(self)
+        # start from "no colour" (a,b = 0) rather than random colour: training then begins
+        # at the grey baseline's L1 instead of far above it
+        nn.init.zeros_(self.head[0].weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x, h, w = pad_to_multiple(x, self.multiple)

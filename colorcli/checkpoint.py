@@ -52,6 +52,10 @@ def save(state: dict[str, Any], path: str | Path) -> None:
             torch.save(state, fh)
             fh.flush()
             os.fsync(fh.fileno())
+        # mkstemp creates the file 0600; a checkpoint gets the usual permissions
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -60,15 +64,12 @@ def save(state: dict[str, Any], path: str | Path) -> None:
 
 def load(path: str | Path, map_location: str = "cpu") -> dict[str, Any]:
     """Load and validate a checkpoint (a file or a run directory)."""
-    import pickle
-    import zipfile
-
     import torch
 
     p = resolve(path)
     try:
         state = torch.load(p, map_location=map_location, weights_only=True)
-    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, OSError) as exc:
+    except Exception as exc:  # torch.load raises many types for files that are not checkpoints
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"{p} is not a readable colorcli checkpoint ({first})") from None
     if not isinstance(state, dict) or any(k not in state for k in REQUIRED_KEYS):

@@ -1,10 +1,49 @@
-"""`colorcli export`."""
+"""`colorcli export`: a checkpoint's generator to a verified ONNX model."""
 
 from __future__ import annotations
 
-from colorcli.commands._common import fail
+import importlib.util
+from pathlib import Path
+
+import typer
+
+from colorcli.commands._common import fail, usage_error
+
+PRECISION_HELP = (
+    "fp32 (default), fp16 (for GPUs; float32 input and output) or int8 (onnxruntime quantization)."
+)
 
 
-def export() -> None:
-    """Not implemented yet."""
-    fail("'export' is not implemented yet")
+def export(
+    checkpoint: Path = typer.Argument(
+        ...,
+        help="A checkpoint file (.pt) or a training run directory (uses checkpoints/best.pt).",
+        show_default=False,
+    ),
+    output: Path = typer.Option(..., "--output", "-o", help="The ONNX model to write.", show_default=False),
+    render_size: int | None = typer.Option(
+        None,
+        "--render-size",
+        help="Size the model colours at (default: the checkpoint's training image size).",
+    ),
+    opset: int | None = typer.Option(None, "--opset", help="ONNX opset, 18 to 23 (default: 18)."),
+    precision: str = typer.Option("fp32", "--precision", help=PRECISION_HELP),
+    calibration: Path | None = typer.Option(
+        None, "--calibration", help="Folder of photos for static int8 quantization (else dynamic)."
+    ),
+) -> None:
+    """Export a checkpoint's generator to ONNX, check it against PyTorch, and write its metadata.
+
+    Nothing is written unless onnxruntime and PyTorch agree (fp32: within 1e-4).
+    """
+    missing = [m for m in ("torch", "onnx") if importlib.util.find_spec(m) is None]
+    if missing:
+        fail(f"export needs {' and '.join(missing)}; install them with: pip install 'colorcli[train]'")
+    from colorcli.export import ExportError, ExportUsageError, export_model
+
+    try:
+        export_model(checkpoint, output, render_size, opset, precision, calibration, log=typer.echo)
+    except ExportUsageError as exc:
+        usage_error(str(exc))
+    except ExportError as exc:
+        fail(str(exc))

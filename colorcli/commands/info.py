@@ -1,10 +1,75 @@
-"""`colorcli info`."""
+"""`colorcli info`: an exported model's metadata, inputs and outputs."""
 
 from __future__ import annotations
 
-from colorcli.commands._common import fail
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from colorcli.commands._common import fail, usage_error
 
 
-def info() -> None:
-    """Not implemented yet."""
-    fail("'info' is not implemented yet")
+def info(
+    model: Path = typer.Argument(..., help="An ONNX model written by 'colorcli export'.", show_default=False),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of text."),
+) -> None:
+    """Show a model's metadata (architecture, render size, training data, metrics), inputs and outputs."""
+    from colorcli import runtime
+
+    if not model.is_file():
+        usage_error(f"{model}: no such model file")
+    try:
+        loaded = runtime.load_model(model, device="cpu", threads=1)
+    except runtime.ModelLoadError as exc:
+        fail(str(exc))
+    description = describe(model, loaded)
+    typer.echo(json.dumps(description, indent=2) if as_json else render(description))
+
+
+def _tensors(args: list[Any]) -> list[dict[str, Any]]:
+    return [{"name": a.name, "type": a.type, "shape": list(a.shape)} for a in args]
+
+
+def describe(path: Path, loaded: Any) -> dict[str, Any]:
+    """Everything ``info`` shows, as plain JSON-ready values."""
+    return {
+        "path": str(path),
+        "size_bytes": path.stat().st_size,
+        "metadata": asdict(loaded.info),
+        "inputs": _tensors(loaded.session.get_inputs()),
+        "outputs": _tensors(loaded.session.get_outputs()),
+    }
+
+
+def render(d: dict[str, Any]) -> str:
+    meta = d["metadata"]
+    rows = [
+        ("model", f"{d['path']} ({d['size_bytes'] / 1e6:.2f} MB)"),
+        ("format", meta["format_version"]),
+        ("architecture", meta["arch"]),
+        ("render size", meta["render_size"]),
+        ("precision", meta["precision"]),
+        ("graph", meta["graph"]),
+        ("colour space", meta["colour_space"]),
+        ("normalisation", f"L/{meta['l_scale']:g} - {meta['l_offset']:g}, a,b/{meta['ab_scale']:g}"),
+        ("colorcli", meta["colorcli_version"] or "unknown"),
+        ("checkpoint", f"sha256 {meta['checkpoint_sha256']}" if meta["checkpoint_sha256"] else "unknown"),
+    ]
+    lines = [f"{k:<14}{v}" for k, v in rows]
+    for title in ("training_data", "metrics"):
+        lines.append(
+            f"{title.replace('_', ' '):<14}none recorded" if not meta[title] else title.replace("_", " ")
+        )
+        lines += [f"  {k:<22}{_short(v)}" for k, v in sorted(meta[title].items())]
+    for title in ("inputs", "outputs"):
+        lines.append(f"{title}")
+        lines += [f"  {t['name']:<6}{t['type']:<16}[{', '.join(map(str, t['shape']))}]" for t in d[title]]
+    return "\n".join(lines)
+
+
+def _short(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value)
+    return text if len(text) <= 80 else text[:77] + "..."

@@ -14,10 +14,11 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, int, 
     """
     h, w = x.shape[-2], x.shape[-1]
     ph, pw = (-h) % multiple, (-w) % multiple
-    if ph or pw:
-        # reflect needs the pad smaller than the side; replicate covers tiny inputs
-        mode = "reflect" if ph < h and pw < w else "replicate"
-        x = F.pad(x, (0, pw, 0, ph), mode=mode)
+    # reflect as far as the side allows, replicate the rest: no branch on the size, so an
+    # exported graph pads tiny inputs exactly as PyTorch does
+    rh, rw = min(ph, h - 1), min(pw, w - 1)
+    x = F.pad(x, (0, rw, 0, rh), mode="reflect")
+    x = F.pad(x, (0, pw - rw, 0, ph - rh), mode="replicate")
     return x, h, w
 
 

@@ -1,0 +1,566 @@
+"""Export a checkpoint's generator to a verified, self-describing ONNX model.
+
+The graph is the generator alone (the contract in :mod:`colorcli.metadata`). Every export
+is checked before it is written: ``onnx.checker``, then onnxruntime against PyTorch on
+random L maps and real photos at several sizes. An fp32 model that disagrees by more than
+:data:`FP32_TOLERANCE` is refused and nothing is left on disk. fp16 and int8 models are
+compared with the fp32 graph on sample photos so their cost in quality is printed with
+their size. torch, onnx and onnxruntime's quantization tools are imported lazily: this
+module is only used with the ``[train]`` extra installed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import tempfile
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from colorcli import __version__, color, metadata
+
+PRECISIONS = ("fp32", "fp16", "int8")
+FP32_TOLERANCE = 1e-4  # largest |ONNX - PyTorch| in normalised a,b units an fp32 export may show
+DEFAULT_OPSET = 18  # the lowest opset torch's dynamo exporter emits natively
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+MAX_CALIBRATION_IMAGES = 64
+# held-out photos of scikit-image (never training data): the parity and quality samples
+SAMPLE_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
+
+
+class ExportError(RuntimeError):
+    """The export failed: unreadable checkpoint, failed check, unwritable output."""
+
+
+class ExportUsageError(ExportError):
+    """The arguments cannot work (missing input, bad output folder, bad option value)."""
+
+
+@dataclass(frozen=True)
+class ParityCase:
+    name: str
+    shape: tuple[int, ...]
+    max_abs_diff: float
+
+
+@dataclass(frozen=True)
+class QualityCase:
+    name: str
+    psnr_fp32: float  # colorized RGB vs the original photo
+    psnr_other: float
+    psnr_vs_fp32: float  # colorized RGB of this precision vs that of fp32
+
+
+@dataclass
+class ExportReport:
+    output: Path
+    info: metadata.ModelInfo
+    parity: list[ParityCase]
+    size_bytes: int
+    fp32_size_bytes: int
+    quantization: str = ""  # int8 only: "static (N calibration images)" or "dynamic"
+    quality: list[QualityCase] = field(default_factory=list)
+
+    @property
+    def max_abs_diff(self) -> float:
+        return max(c.max_abs_diff for c in self.parity)
+
+
+def export_model(
+    checkpoint_path: str | Path,
+    output: str | Path,
+    render_size: int | None = None,
+    opset: int | None = None,
+    precision: str = "fp32",
+    calibration: str | Path | None = None,
+    log: Callable[[str], None] = print,
+) -> ExportReport:
+    """Export the generator of a checkpoint (file or run directory) to ``output``.
+
+    Raises :class:`ExportUsageError` for arguments that cannot work and :class:`ExportError`
+    when the checkpoint is unusable or a check fails; in both cases ``output`` is untouched.
+    """
+    from colorcli import checkpoint
+
+    output = Path(output)
+    calibration_images = _check_arguments(checkpoint_path, output, render_size, opset, precision, calibration)
+    try:
+        ckpt_file = checkpoint.resolve(checkpoint_path)
+        state = checkpoint.load(ckpt_file)
+    except checkpoint.CheckpointError as exc:
+        raise ExportError(str(exc)) from None
+    except Exception as exc:  # torch.load on arbitrary bytes can raise KeyError, ValueError...
+        raise ExportError(
+            f"{checkpoint_path} is not a readable colorcli checkpoint ({type(exc).__name__})"
+        ) from None
+    generator = _load_plain_generator(state, ckpt_file)
+    size = render_size or state.get("image_size")
+    if not size:
+        raise ExportUsageError(f"{ckpt_file} records no training image size; pass --render-size N")
+    info = metadata.ModelInfo(
+        arch=state["arch"],
+        render_size=int(size),
+        precision=precision,
+        colorcli_version=__version__,
+        checkpoint_sha256=checkpoint.sha256(ckpt_file),
+        training_data=dict(state.get("data") or {}),
+        metrics=dict(state.get("metrics") or {}),
+    )
+
+    log(f"exporting {info.arch} generator from {ckpt_file} (render size {info.render_size})")
+    fp32 = to_onnx(generator, opset or DEFAULT_OPSET, info.render_size)
+    _set_metadata(fp32, replace(info, precision="fp32"))
+    fp32_bytes = _checked_bytes(fp32)
+    inputs = parity_inputs(info.render_size)
+    parity = parity_check(generator, fp32_bytes, inputs)
+    _log_parity(log, "fp32", parity)
+    worst = max(c.max_abs_diff for c in parity)
+    if not worst <= FP32_TOLERANCE:  # written so that NaN fails too
+        raise ExportError(
+            f"ONNX and PyTorch disagree by {worst:.3g} (> {FP32_TOLERANCE:g}); the model was not written. "
+            "Try another --opset, or report this with the checkpoint's architecture"
+        )
+
+    report = ExportReport(output, info, parity, len(fp32_bytes), len(fp32_bytes))
+    final_bytes = fp32_bytes
+    if precision != "fp32":
+        if precision == "fp16":
+            reduced = to_fp16(fp32)
+        else:
+            reduced, report.quantization = to_int8(fp32_bytes, calibration_images, info.render_size)
+            log(f"int8 quantization: {report.quantization}")
+        _set_metadata(reduced, info)
+        final_bytes = _checked_bytes(reduced)
+        report.parity = parity_check(generator, final_bytes, inputs)
+        _log_parity(log, precision, report.parity)
+        if not np.isfinite(report.max_abs_diff):
+            raise ExportError(f"the {precision} model produces non-finite values; the model was not written")
+        report.size_bytes = len(final_bytes)
+        report.quality = quality_check(fp32_bytes, final_bytes, info.render_size)
+        log_quality(log, precision, report)
+
+    _write_atomically(final_bytes, output)
+    log(f"wrote {output} ({_mb(report.size_bytes)}, {precision})")
+    return report
+
+
+# -- arguments and checkpoint ---------------------------------------------------------------
+
+
+def _check_arguments(
+    checkpoint_path: str | Path,
+    output: Path,
+    render_size: int | None,
+    opset: int | None,
+    precision: str,
+    calibration: str | Path | None,
+) -> list[Path]:
+    if not Path(checkpoint_path).exists():
+        raise ExportUsageError(f"{checkpoint_path}: no such checkpoint file or run directory")
+    if precision not in PRECISIONS:
+        raise ExportUsageError(f"unknown precision {precision!r}; choose one of: {', '.join(PRECISIONS)}")
+    if render_size is not None and render_size < 8:
+        raise ExportUsageError(f"--render-size must be at least 8 (got {render_size})")
+    if opset is not None and not 18 <= opset <= 23:
+        raise ExportUsageError(f"--opset must be between 18 and 23 (got {opset})")
+    folder = output.parent
+    if output.is_dir():
+        raise ExportUsageError(
+            f"{output} is a directory; give the model's file name, e.g. {output}/model.onnx"
+        )
+    if not folder.is_dir():
+        raise ExportUsageError(f"output folder {folder} does not exist; create it first")
+    try:  # a real probe: permission bits say nothing about read-only mounts or root
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as exc:
+        raise ExportUsageError(f"output folder {folder} is not writable ({exc.strerror})") from None
+    if calibration is None:
+        return []
+    if precision != "int8":
+        raise ExportUsageError("--calibration only applies to --precision int8")
+    images = calibration_files(calibration)
+    if not images:
+        raise ExportUsageError(f"--calibration {calibration}: no images ({', '.join(IMAGE_SUFFIXES)}) found")
+    return images
+
+
+def calibration_files(folder: str | Path) -> list[Path]:
+    """Up to :data:`MAX_CALIBRATION_IMAGES` images of ``folder`` (recursively), in name order."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise ExportUsageError(f"--calibration {root}: no such folder")
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    return files[:MAX_CALIBRATION_IMAGES]
+
+
+def _load_plain_generator(state: dict[str, Any], source: Path) -> Any:
+    from colorcli.models import registry
+
+    try:
+        generator = registry.build_generator(state["arch"], state["generator_args"])
+        generator.load_state_dict(state["generator"])
+    except registry.UnknownArchitecture as exc:
+        raise ExportError(f"{source}: {exc} (was it written by a newer colorcli?)") from None
+    except (RuntimeError, TypeError) as exc:
+        first = str(exc).strip().splitlines()[0][:200]
+        raise ExportError(
+            f"{source}: the weights do not fit architecture {state['arch']!r} ({first})"
+        ) from None
+    return plain_weights(generator.eval())
+
+
+def plain_weights(module: Any) -> Any:
+    """Fold every parametrisation (spectral norm) into a plain weight, so ONNX sees constants.
+
+    ``module`` must already be in eval mode: spectral norm then uses its stored singular
+    vectors instead of running another power iteration, which is the weight inference uses.
+    """
+    from torch.nn.utils import parametrize
+
+    for sub in module.modules():
+        if parametrize.is_parametrized(sub):
+            for name in list(sub.parametrizations):
+                parametrize.remove_parametrizations(sub, name, leave_parametrized=True)
+    return module
+
+
+# -- ONNX graph -------------------------------------------------------------------------------
+
+
+def to_onnx(generator: Any, opset: int, render_size: int) -> Any:
+    """The generator as an ``onnx.ModelProto`` with dynamic batch, height and width."""
+    import torch
+
+    multiple = int(getattr(generator, "multiple", 16))
+    # batch 2 and sides that are not multiples of the generator's stride: torch.export
+    # specialises sizes 0 and 1, and the padding branch must be traced to reach the graph
+    side = max(render_size, 2 * multiple)
+    example = torch.rand(2, 1, side + multiple // 2 + 1, side + multiple // 4 + 1) * 2 - 1
+    dim = torch.export.Dim.DYNAMIC
+    try:
+        with _quiet_exporter():
+            program = torch.onnx.export(
+                generator,
+                (example,),
+                input_names=[metadata.INPUT_NAME],
+                output_names=[metadata.OUTPUT_NAME],
+                opset_version=opset,
+                dynamic_shapes=({0: dim, 2: dim, 3: dim},),
+                dynamo=True,
+                optimize=True,
+                verbose=False,
+            )
+    except Exception as exc:  # torch.onnx raises many types; the first line names the operator
+        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        raise ExportError(f"torch could not export the generator to ONNX ({first})") from None
+    model = program.model_proto
+    _name_dynamic_dims(model)
+    return model
+
+
+@contextlib.contextmanager
+def _quiet_exporter() -> Iterator[None]:
+    # the exporter logs missing torchvision ops and warns about its own deprecations: noise
+    # for a user, who sees the parity figures instead
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def _name_dynamic_dims(model: Any) -> None:
+    # the exporter names dims after its symbols (s53, "Min(s53, ...)"); output H, W equal input's
+    for value in (*model.graph.input, *model.graph.output):
+        dims = value.type.tensor_type.shape.dim
+        for i, name in ((0, "batch"), (2, "height"), (3, "width")):
+            dims[i].dim_param = name
+
+
+def _set_metadata(model: Any, info: metadata.ModelInfo) -> None:
+    own = info.to_props()
+    kept = [(p.key, p.value) for p in model.metadata_props if p.key not in own]
+    del model.metadata_props[:]
+    for key, value in [*kept, *own.items()]:
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+
+
+def _checked_bytes(model: Any) -> bytes:
+    import onnx
+
+    try:
+        onnx.checker.check_model(model, full_check=True)
+    except onnx.checker.ValidationError as exc:
+        first = str(exc).strip().splitlines()[0][:300]
+        raise ExportError(f"the exported graph is not valid ONNX ({first})") from None
+    return model.SerializeToString()
+
+
+def to_fp16(model: Any) -> Any:
+    """Weights and arithmetic in float16 for GPUs; the graph's input and output stay float32."""
+    import onnx_ir
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    converted = convert_float_to_float16(model, keep_io_types=True)
+    # the converter appends the float32 output casts after their consumers; ONNX wants order
+    graph = onnx_ir.from_proto(converted)
+    graph.graph.sort()
+    return onnx_ir.to_proto(graph)
+
+
+def to_int8(fp32_bytes: bytes, calibration: Sequence[Path], render_size: int) -> tuple[Any, str]:
+    """Quantize to int8: static QDQ over ``calibration`` images when given, else dynamic.
+
+    Static quantization fixes each activation's range from the calibration photos, which
+    suits convolutions; dynamic quantization needs no data but quantizes only the weights
+    of Conv layers ahead of time and leaves the transposed convolutions in float.
+    """
+    import onnx
+    from onnxruntime import quantization as q
+
+    with tempfile.TemporaryDirectory(prefix="colorcli-int8-") as tmp:
+        src, prepared, dst = Path(tmp, "fp32.onnx"), Path(tmp, "prep.onnx"), Path(tmp, "int8.onnx")
+        src.write_bytes(fp32_bytes)
+        try:
+            q.quant_pre_process(str(src), str(prepared), skip_symbolic_shape=True)
+        except Exception:  # pre-processing only improves quantization; plain fp32 still works
+            prepared = src
+        if calibration:
+            reader = _CalibrationReader(calibration, render_size)
+            # MinMax keeps a running range per tensor; the histogram methods hold every
+            # activation of every calibration image in memory (9.5 GB for 32 images at 256)
+            with contextlib.redirect_stdout(io.StringIO()):  # the calibrator prints progress
+                q.quantize_static(
+                    str(prepared),
+                    str(dst),
+                    reader,
+                    quant_format=q.QuantFormat.QDQ,
+                    per_channel=True,
+                    activation_type=q.QuantType.QUInt8,
+                    weight_type=q.QuantType.QInt8,
+                    calibrate_method=q.CalibrationMethod.MinMax,
+                )
+            how = f"static QDQ, per-channel weights, {len(reader)} calibration images"
+        else:
+            q.quantize_dynamic(str(prepared), str(dst), weight_type=q.QuantType.QUInt8)
+            how = "dynamic (weights only; pass --calibration DIR for static quantization)"
+        return onnx.load(str(dst)), how
+
+
+class _CalibrationReader:
+    """onnxruntime ``CalibrationDataReader`` over image files, one at a time, render size square."""
+
+    def __init__(self, files: Sequence[Path], render_size: int) -> None:
+        self.files = list(files)
+        self.render_size = render_size
+        self._iter: Iterator[Path] = iter(self.files)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        from PIL import Image, UnidentifiedImageError
+
+        for path in self._iter:
+            try:
+                with Image.open(path) as im:
+                    rgb = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
+            except (OSError, UnidentifiedImageError):
+                continue  # an unreadable calibration file only costs one sample
+            return {metadata.INPUT_NAME: l_input(fit(centre_square(rgb), self.render_size))}
+        return None
+
+    def rewind(self) -> None:
+        self._iter = iter(self.files)
+
+
+# -- checks ---------------------------------------------------------------------------------
+
+
+def fit(rgb: np.ndarray, size: int) -> np.ndarray:
+    """Resize an (H, W, 3) float image so its longer side is ``size`` (aspect kept)."""
+    from PIL import Image
+
+    h, w = rgb.shape[:2]
+    scale = size / max(h, w)
+    new = (max(1, round(w * scale)), max(1, round(h * scale)))
+    im = Image.fromarray(np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8))
+    return np.asarray(im.resize(new, Image.Resampling.LANCZOS), dtype=np.float32) / 255.0
+
+
+def centre_square(rgb: np.ndarray) -> np.ndarray:
+    """The largest centred square of an image: the calibrator stacks its samples, so all
+    must share one shape."""
+    h, w = rgb.shape[:2]
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    return rgb[top : top + side, left : left + side]
+
+
+def l_input(rgb: np.ndarray) -> np.ndarray:
+    """(H, W, 3) sRGB in [0, 1] -> (1, 1, H, W) float32 normalised L, the graph's input."""
+    lightness = color.rgb_to_lab(rgb)[..., 0]
+    return color.normalise_l(lightness)[None, None].astype(np.float32)
+
+
+def sample_photos() -> list[tuple[str, np.ndarray]]:
+    """The held-out scikit-image photos as (name, (H, W, 3) float sRGB in [0, 1])."""
+    import skimage.data
+
+    return [(n, getattr(skimage.data, n)().astype(np.float32) / 255.0) for n in SAMPLE_PHOTOS]
+
+
+def parity_inputs(render_size: int, seed: int = 0) -> list[tuple[str, np.ndarray]]:
+    """Random L maps and real photos at several sizes, including sides that are not
+    multiples of 16 (the generators pad internally) and a batch of two."""
+    rng = np.random.default_rng(seed)
+    r = render_size
+    cases: list[tuple[str, np.ndarray]] = [
+        ("random", rng.uniform(-1, 1, (2, 1, r, r)).astype(np.float32)),
+        ("random", rng.uniform(-1, 1, (1, 1, r // 2 + 3, r + 7)).astype(np.float32)),
+        ("random", rng.uniform(-1, 1, (1, 1, r + 13, max(24, r // 3) + 1)).astype(np.float32)),
+    ]
+    for (name, rgb), size in zip(sample_photos(), (r, r + 9, r // 2 + 5, 2 * r - 3), strict=True):
+        cases.append((name, l_input(fit(rgb, max(size, 24)))))
+    return cases
+
+
+def _session(model_bytes: bytes) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    return ort.InferenceSession(model_bytes, sess_options=options, providers=["CPUExecutionProvider"])
+
+
+def _run(session: Any, l_norm: np.ndarray) -> np.ndarray:
+    return session.run([metadata.OUTPUT_NAME], {metadata.INPUT_NAME: l_norm})[0]
+
+
+def parity_check(
+    generator: Any, model_bytes: bytes, inputs: Sequence[tuple[str, np.ndarray]]
+) -> list[ParityCase]:
+    """Largest |onnxruntime(CPU) - PyTorch| in normalised a,b, per input."""
+    import torch
+
+    try:
+        session = _session(model_bytes)
+    except Exception as exc:  # onnxruntime's own exception types
+        raise ExportError(f"onnxruntime cannot run the exported model ({str(exc)[:300]})") from None
+    cases = []
+    for name, l_norm in inputs:
+        with torch.no_grad():
+            expected = generator(torch.from_numpy(l_norm)).numpy()
+        got = _run(session, l_norm)
+        if got.shape != expected.shape:
+            raise ExportError(
+                f"onnxruntime returned shape {got.shape} for {l_norm.shape}, PyTorch {expected.shape}"
+            )
+        cases.append(ParityCase(name, tuple(l_norm.shape), float(np.max(np.abs(got - expected)))))
+    return cases
+
+
+def colorize_with(session: Any, rgb: np.ndarray) -> np.ndarray:
+    """Colorize the lightness of ``rgb`` at its own size: (H, W, 3) sRGB in [0, 1]."""
+    lab = color.rgb_to_lab(rgb)
+    ab = color.denormalise_ab(_run(session, l_input(rgb))[0]).transpose(1, 2, 0)
+    return color.lab_to_rgb(np.concatenate([lab[..., :1], ab], axis=-1))
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR in dB of two images in [0, 1] (identical images: inf)."""
+    mse = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
+    return float("inf") if mse == 0 else float(10.0 * np.log10(1.0 / mse))
+
+
+def quality_check(
+    fp32_model: bytes | str | Path, other_model: bytes | str | Path, render_size: int
+) -> list[QualityCase]:
+    """Colorize the sample photos at render size with both models and compare the RGB results.
+
+    Reusable on any pair of models (bytes or paths), e.g. the shipped model and its int8 copy.
+    """
+    sessions = [
+        _session(m if isinstance(m, bytes) else Path(m).read_bytes()) for m in (fp32_model, other_model)
+    ]
+    cases = []
+    for name, rgb in sample_photos():
+        photo = fit(rgb, render_size)
+        ref, out = (colorize_with(s, photo) for s in sessions)
+        cases.append(QualityCase(name, psnr(ref, photo), psnr(out, photo), psnr(out, ref)))
+    return cases
+
+
+# -- reporting and writing --------------------------------------------------------------------
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.2f} MB"
+
+
+def _log_parity(log: Callable[[str], None], precision: str, cases: Sequence[ParityCase]) -> None:
+    for c in cases:
+        shape = "x".join(map(str, c.shape))
+        log(f"  parity {precision} {c.name:<9} {shape:<14} max |Δab| {c.max_abs_diff:.3g}")
+    worst = max(c.max_abs_diff for c in cases)
+    log(f"{precision} ONNX vs PyTorch: max abs difference in a,b (normalised) {worst:.3g}")
+
+
+def log_quality(log: Callable[[str], None], precision: str, report: ExportReport) -> None:
+    """Print the size and colorization quality of a reduced-precision model against fp32."""
+    log(
+        f"size: {precision} {_mb(report.size_bytes)} vs fp32 {_mb(report.fp32_size_bytes)} "
+        f"({report.size_bytes / report.fp32_size_bytes:.0%})"
+    )
+    log(f"  {'photo':<10} {'PSNR fp32':>10} {'PSNR ' + precision:>10} {'change':>8} {'vs fp32':>9}  (dB)")
+    for c in report.quality:
+        log(
+            f"  {c.name:<10} {c.psnr_fp32:>10.2f} {c.psnr_other:>10.2f} "
+            f"{c.psnr_other - c.psnr_fp32:>+8.2f} {c.psnr_vs_fp32:>9.2f}"
+        )
+    mean = [
+        float(np.mean(v)) for v in zip(*((c.psnr_fp32, c.psnr_other) for c in report.quality), strict=True)
+    ]
+    log(
+        f"quality: mean PSNR vs the original photos {mean[0]:.2f} dB (fp32) -> "
+        f"{mean[1]:.2f} dB ({precision}), change {mean[1] - mean[0]:+.2f} dB"
+    )
+
+
+def _write_atomically(data: bytes, output: Path) -> None:
+    """Temporary file in the target folder, fsync, rename: never a partial model at ``output``."""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)
+    except OSError as exc:
+        raise ExportError(f"cannot write to {output.parent} ({exc.strerror})") from None
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a model is as shareable as any file
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, output)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise ExportError(f"cannot write {output} ({exc.strerror})") from None
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -161,6 +161,11 @@ def _cpu_has_bf16() -> bool:
     return any(f in flags for f in ("avx512_bf16", "amx_bf16"))
 
 
+def _spread(items: Any, n: int) -> list[Any]:
+    """``n`` items evenly spaced through ``items``: every source of a mixed data set is represented."""
+    return [items[i * len(items) // n] for i in range(n)]
+
+
 class Metrics:
     """Running sums of the paper's four figures plus PSNR, reduced across DDP ranks."""
 
@@ -254,8 +259,8 @@ class Trainer:
         train, val, self.summary = data.select(records, threads=max(cfg.workers, 1), warn=self.log)
         if cfg.limit:
             train = train[: cfg.limit]
-        if cfg.val_limit:
-            val = val[: cfg.val_limit]
+        if cfg.val_limit and len(val) > cfg.val_limit:
+            val = _spread(val, cfg.val_limit)
         if not train or not val:
             raise data.DataError(
                 f"need both training and validation images; found {len(train)} train and {len(val)} "
@@ -487,7 +492,7 @@ class Trainer:
         if n == 0:
             return
         self.gen.eval()
-        batch = torch.stack([self.val_set[i] for i in range(n)])
+        batch = torch.stack([self.val_set[i] for i in _spread(range(len(self.val_set)), n)])
         rgb, l_norm, _ = self._lab(batch)
         fake = self.gen(l_norm).float()
         lab = torch.cat([color.denormalise_l(l_norm), color.denormalise_ab(fake)], 1)

@@ -33,7 +33,7 @@ RGB_TO_XYZ = (
 XYZ_TO_RGB = tuple(map(tuple, np.linalg.inv(np.array(RGB_TO_XYZ)).tolist()))
 
 _EPS = 216.0 / 24389.0  # (6/29)^3: where CIE's f(t) switches from cube root to linear
-_KAPPA = 24389.0 / 27.0
+KAPPA = 24389.0 / 27.0
 
 NORMALISATION = {
     "colour_space": "CIELAB D65 (sRGB, IEC 61966-2-1)",
@@ -63,26 +63,34 @@ def _ns_torch() -> SimpleNamespace:
     )
 
 
+def _decode(srgb: Any, xp: SimpleNamespace) -> Any:
+    return xp.where(srgb <= 0.04045, srgb / 12.92, ((srgb + 0.055) / 1.055) ** 2.4)
+
+
+def _encode(linear: Any, xp: SimpleNamespace) -> Any:
+    return xp.where(linear <= 0.0031308, 12.92 * linear, 1.055 * linear ** (1.0 / 2.4) - 0.055)
+
+
+def _lab_to_xyz(lab: Any, xp: SimpleNamespace) -> Any:
+    fy = (lab[..., 0:1] + 16.0) / 116.0
+    f = _concat_last([fy + lab[..., 1:2] / 500.0, fy, fy - lab[..., 2:3] / 200.0], lab)
+    xyz = xp.where(f > 6.0 / 29.0, f**3, (116.0 * f - 16.0) / KAPPA)
+    return xyz * xp.matrix(WHITE_D65, lab)
+
+
 def _srgb_to_lab(rgb: Any, xp: SimpleNamespace) -> Any:
-    rgb = xp.clip(rgb, 0.0, 1.0)
-    linear = xp.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    linear = _decode(xp.clip(rgb, 0.0, 1.0), xp)
     xyz = linear @ xp.matrix(RGB_TO_XYZ, rgb).T
     xyz = xyz / xp.matrix(WHITE_D65, rgb)
-    f = xp.where(xyz > _EPS, xp.cbrt(xp.clip(xyz, _EPS, None)), (_KAPPA * xyz + 16.0) / 116.0)
+    f = xp.where(xyz > _EPS, xp.cbrt(xp.clip(xyz, _EPS, None)), (KAPPA * xyz + 16.0) / 116.0)
     fx, fy, fz = f[..., 0:1], f[..., 1:2], f[..., 2:3]
     lab = [116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)]
     return _concat_last(lab, rgb)
 
 
 def _lab_to_srgb(lab: Any, xp: SimpleNamespace) -> Any:
-    fy = (lab[..., 0:1] + 16.0) / 116.0
-    fx = fy + lab[..., 1:2] / 500.0
-    fz = fy - lab[..., 2:3] / 200.0
-    f = _concat_last([fx, fy, fz], lab)
-    xyz = xp.where(f > 6.0 / 29.0, f**3, (116.0 * f - 16.0) / _KAPPA)
-    xyz = xyz * xp.matrix(WHITE_D65, lab)
-    linear = xp.clip(xyz @ xp.matrix(XYZ_TO_RGB, lab).T, 0.0, 1.0)
-    return xp.where(linear <= 0.0031308, 12.92 * linear, 1.055 * linear ** (1.0 / 2.4) - 0.055)
+    linear = xp.clip(_lab_to_xyz(lab, xp) @ xp.matrix(XYZ_TO_RGB, lab).T, 0.0, 1.0)
+    return _encode(linear, xp)
 
 
 def _concat_last(parts: list[Any], like: Any) -> Any:
@@ -146,8 +154,35 @@ def luminance_from_rgb(rgb: np.ndarray) -> np.ndarray:
     return rgb_to_lab(rgb)[..., 0]
 
 
+def srgb_to_linear(srgb: np.ndarray) -> np.ndarray:
+    """sRGB-encoded values in [0, 1] -> linear light."""
+    return _decode(np.asarray(srgb), _ns_numpy())
+
+
+def linear_to_srgb(linear: np.ndarray) -> np.ndarray:
+    """Linear light in [0, 1] -> sRGB-encoded values."""
+    return _encode(np.asarray(linear), _ns_numpy())
+
+
 def grey_to_lightness(grey: np.ndarray) -> np.ndarray:
     """CIE L of grey sRGB values in [0, 1] (R = G = B), without a full conversion."""
-    grey = np.clip(np.asarray(grey, dtype=np.float32), 0.0, 1.0)
-    y = np.where(grey <= 0.04045, grey / 12.92, ((grey + 0.055) / 1.055) ** 2.4)
-    return np.where(y > _EPS, 116.0 * np.cbrt(y) - 16.0, _KAPPA * y).astype(np.float32)
+    y = srgb_to_linear(np.clip(np.asarray(grey, dtype=np.float32), 0.0, 1.0))
+    return np.where(y > _EPS, 116.0 * np.cbrt(y) - 16.0, KAPPA * y).astype(np.float32)
+
+
+def lab_to_linear_in_gamut(lightness: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Lab (L, a, b broadcast together) -> linear sRGB (..., 3) in [0, 1], keeping L exactly.
+
+    Out-of-gamut colours are moved towards the grey of the same luminance (Y is linear in
+    RGB) just far enough that every channel fits, instead of clipping each channel, which
+    would change their lightness; the hue is nearly kept. In-gamut colours are untouched.
+    """
+    lab = np.stack(np.broadcast_arrays(lightness, a, b), axis=-1)
+    xyz = _lab_to_xyz(lab, _ns_numpy())
+    linear = xyz @ np.asarray(XYZ_TO_RGB, dtype=xyz.dtype).T
+    y = np.clip(xyz[..., 1:2], 0.0, 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        over = np.where(linear > 1.0, (1.0 - y) / (linear - y), 1.0)
+        under = np.where(linear < 0.0, y / (y - linear), 1.0)
+    t = np.clip(np.minimum(over, under).min(axis=-1, keepdims=True), 0.0, 1.0)
+    return np.clip(y + t * (linear - y), 0.0, 1.0)

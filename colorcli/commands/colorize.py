@@ -1,10 +1,268 @@
-"""`colorcli colorize`."""
+"""`colorcli colorize`: colour files, folders, globs, path lists or one piped image."""
 
 from __future__ import annotations
 
-from colorcli.commands._common import fail
+import json
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from colorcli.commands._common import EXIT_FAILURE, fail, usage_error
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from colorcli.pipeline import Colorizer, Job, Result, WriteOptions
+
+FORMATS = ("keep", "jpg", "png", "webp", "tiff", "bmp")
 
 
-def colorize() -> None:
-    """Not implemented yet."""
-    fail("'colorize' is not implemented yet")
+def colorize(
+    inputs: list[str] = typer.Argument(
+        ...,
+        help="Image files, folders (recursed, mirrored under -o) and glob patterns; '-' reads paths from "
+        "standard input, or one piped image which then goes to standard output.",
+        show_default=False,
+    ),
+    output: str = typer.Option(
+        None,
+        "--output",
+        "-o",
+        help="Output folder (default: FOLDER-colorized beside each folder, NAME-colorized.EXT beside "
+        "each file); '-' writes a single image to standard output.",
+        show_default=False,
+    ),
+    model: Path = typer.Option(None, "--model", "-m", help="ONNX model (default: the shipped model)."),
+    render_size: int = typer.Option(
+        None, "--render-size", min=8, help="Square size the model runs at (default: the model's own)."
+    ),
+    device: str = typer.Option("auto", "--device", help="auto (CUDA if available), cpu or cuda."),
+    batch_size: int = typer.Option(4, "--batch-size", min=1, help="Images per model call."),
+    workers: int = typer.Option(0, "--workers", min=0, help="Decode/encode threads (0: one per core)."),
+    recursive: bool = typer.Option(True, "--recursive/--no-recursive", help="Descend into sub-folders."),
+    fmt: str = typer.Option("keep", "--format", help="Output format: keep, jpg, png, webp, tiff or bmp."),
+    quality: int = typer.Option(92, "--quality", min=1, max=100, help="JPEG/WebP quality."),
+    skip_existing: bool = typer.Option(False, "--skip-existing", help="Leave outputs that exist alone."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace outputs that exist."),
+    saturation: float = typer.Option(
+        1.0, "--saturation", min=0.0, help="Scale the predicted colour (1.0: the model's own)."
+    ),
+    compare: bool = typer.Option(False, "--compare", help="Also write NAME-compare.EXT: grey | colour."),
+    as_json: bool = typer.Option(
+        False, "--json", help="One JSON object per image on stdout (messages go to stderr)."
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors and the summary."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="List what would be written, touch nothing."),
+    shard: str = typer.Option(None, "--shard", help="K/N: take the K-th of N deterministic slices."),
+    null: bool = typer.Option(False, "--null", "-0", help="Paths on standard input are NUL-separated."),
+    max_megapixels: float = typer.Option(
+        180.0, "--max-megapixels", min=0.1, help="Refuse larger images (decompression-bomb guard)."
+    ),
+) -> None:
+    """Colour black-and-white photos at full resolution, keeping their luminance and metadata."""
+    from colorcli import pipeline, runtime
+
+    if fmt not in FORMATS:
+        usage_error(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    if device not in runtime.DEVICES:
+        usage_error(f"--device must be one of {', '.join(runtime.DEVICES)}, not {device!r}")
+    if skip_existing and overwrite:
+        usage_error("--skip-existing and --overwrite contradict each other; pick one")
+    try:
+        shard_range = pipeline.parse_shard(shard) if shard else None
+    except ValueError as exc:
+        usage_error(str(exc))
+    colorizer = pipeline.Colorizer(
+        model, device, render_size, saturation, batch_size, workers, max_megapixels=max_megapixels
+    )
+    options = pipeline.WriteOptions(fmt, quality, overwrite, skip_existing, compare)
+
+    stream_in = (
+        inputs == ["-"] and not sys.stdin.isatty() and pipeline.stdin_is_image(sys.stdin.buffer.peek(16))
+    )
+    if output == "-" or stream_in:
+        _stream(colorizer, inputs, stream_in, options, as_json)
+        return
+
+    out_root = Path(output) if output else None
+    if out_root is not None and not dry_run:
+        _check_writable(out_root)
+    jobs = _sharded(_expand_stdin(inputs, null), out_root, fmt, recursive, shard_range)
+    if dry_run:
+        results: Iterator[Result] = (
+            job
+            if isinstance(job, pipeline.Result)
+            else pipeline.Result(str(job.source), str(job.target), "planned")
+            for job in jobs
+        )
+    else:
+        _open_model(colorizer, quiet)
+        results = colorizer.run(jobs, options)
+    # a path list on standard input can be read once only: no total, hence no ETA, for it
+    count = (
+        None if dry_run or "-" in inputs else lambda: _count(inputs, out_root, fmt, recursive, shard_range)
+    )
+    failed = _report(results, as_json, quiet, count)
+    if failed:
+        raise typer.Exit(EXIT_FAILURE)
+
+
+def _sharded(
+    inputs: Iterable[str], out_root: Path | None, fmt: str, recursive: bool, shard: tuple[int, int] | None
+) -> Iterator[Job | Result]:
+    from colorcli import pipeline
+
+    jobs = pipeline.discover(inputs, out_root, fmt, recursive)
+    return jobs if shard is None else (job for job in jobs if pipeline.in_shard(job, shard))
+
+
+def _count(
+    inputs: list[str], out_root: Path | None, fmt: str, recursive: bool, shard: tuple[int, int] | None
+) -> int:
+    from colorcli import pipeline
+
+    return sum(isinstance(job, pipeline.Job) for job in _sharded(inputs, out_root, fmt, recursive, shard))
+
+
+def _expand_stdin(inputs: list[str], null: bool) -> Iterator[str]:
+    from colorcli import pipeline
+
+    for item in inputs:
+        if item == "-":
+            yield from pipeline.read_path_list(sys.stdin.buffer, null)
+        else:
+            yield item
+
+
+def _open_model(colorizer: Colorizer, quiet: bool) -> None:
+    from colorcli import runtime
+
+    try:
+        loaded = colorizer.model
+        size = colorizer.render_size
+    except (runtime.ModelLoadError, runtime.DeviceError) as exc:
+        fail(str(exc))
+    if not quiet:
+        _say(f"model {loaded.path.name} ({loaded.info.arch}, render size {size}) on {loaded.device}")
+
+
+def _check_writable(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        fail(f"cannot create the output folder {folder}: {exc.strerror or exc}")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        fail(f"the output folder {folder} is not writable; choose another with -o")
+
+
+def _stream(
+    colorizer: Colorizer, inputs: list[str], stream_in: bool, options: WriteOptions, as_json: bool
+) -> None:
+    """One image through a pipe: standard input (or one file) to standard output (or -o)."""
+    import io
+
+    from colorcli import imageio, runtime
+
+    if len(inputs) != 1:
+        usage_error("-o - writes one image to standard output; give exactly one input")
+    source = io.BytesIO(sys.stdin.buffer.read()) if stream_in else inputs[0]
+    started = time.perf_counter()
+    buffer = io.BytesIO()
+    try:
+        colorizer.colorize_stream(source, buffer, options.format, options.quality)
+    except (runtime.ModelLoadError, runtime.DeviceError) as exc:
+        fail(str(exc))
+    except imageio.ImageError as exc:
+        fail(f"{inputs[0]}: {exc}")
+    sys.stdout.buffer.write(buffer.getvalue())
+    sys.stdout.buffer.flush()
+    if as_json:
+        _say(json.dumps({"input": inputs[0], "output": "-", "status": "ok", "ms": _ms(started)}))
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000.0, 1)
+
+
+def _say(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def _report(results: Iterator[Result], as_json: bool, quiet: bool, count: Callable[[], int] | None) -> int:
+    """Print per-image lines (or JSON, or a progress bar) and the summary; returns the failure count.
+
+    On a terminal, ``count`` (a second, metadata-only walk of the inputs) runs in a background
+    thread and gives the bar its total, hence its ETA, without delaying the first image.
+    """
+    counts = {"ok": 0, "failed": 0, "skipped": 0, "planned": 0}
+    megapixels = 0.0
+    started = time.perf_counter()
+    bar = None if quiet or not sys.stderr.isatty() else _progress()
+    task = bar.add_task("colouring", total=None, failed=0, mps=0.0) if bar else None
+    try:
+        if bar:
+            bar.start()
+            if count is not None:
+                threading.Thread(target=lambda: bar.update(task, total=count()), daemon=True).start()
+        for result in results:
+            counts[result.status] = counts.get(result.status, 0) + 1
+            megapixels += result.megapixels
+            if as_json:
+                print(json.dumps(result.to_json(), ensure_ascii=False), flush=True)
+            if result.status == "failed":
+                message = f"failed: {result.input}: {result.error}"
+                (bar.console.print(message, markup=False, highlight=False) if bar else _say(message))
+            elif bar is None and not quiet and not as_json:
+                _say(_line(result))
+            if bar is not None:
+                elapsed = max(time.perf_counter() - started, 1e-9)
+                bar.update(task, advance=1, failed=counts["failed"], mps=megapixels / elapsed)
+    finally:
+        if bar:
+            bar.stop()
+    elapsed = time.perf_counter() - started
+    done = counts["ok"]
+    summary = f"{done} coloured, {counts['skipped']} skipped, {counts['failed']} failed in {elapsed:.1f} s"
+    if done:
+        summary += f" ({done / elapsed:.2f} images/s, {megapixels / elapsed:.1f} MP/s)"
+    if counts["planned"]:
+        summary = f"dry run: {counts['planned']} to colour, {counts['failed']} failed"
+    _say(summary)
+    return counts["failed"]
+
+
+def _line(result: Result) -> str:
+    note = f" [{result.note}]" if result.note else ""
+    if result.status == "planned":
+        return f"would write {result.output}  <-  {result.input}"
+    return f"{result.status}: {result.input} -> {result.output} ({result.ms:.0f} ms){note}"
+
+
+def _progress() -> Progress:
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[mps]:.1f} MP/s"),
+        TextColumn("failed: {task.fields[failed]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=False,
+    )

@@ -1,10 +1,172 @@
-"""`colorcli evaluate`."""
+"""`colorcli evaluate`: score models against a folder of colour photos."""
 
 from __future__ import annotations
 
-from colorcli.commands._common import fail
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from colorcli.commands._common import fail, usage_error
+
+if TYPE_CHECKING:  # the engine pulls in numpy and Pillow: only when the command runs
+    from PIL import Image
+
+    from colorcli.evaluate import Candidate, Evaluation
 
 
-def evaluate() -> None:
-    """Not implemented yet."""
-    fail("'evaluate' is not implemented yet")
+def evaluate(
+    directory: Path = typer.Argument(
+        ..., help="Folder of colour photos (searched recursively); grey ones are skipped."
+    ),
+    model: list[Path] | None = typer.Option(
+        None,
+        "--model",
+        "-m",
+        metavar="MODEL.onnx",
+        help="ONNX model to score; repeat to compare. Default: the shipped model.",
+    ),
+    render_size: int | None = typer.Option(
+        None,
+        "--render-size",
+        min=8,
+        help="Models run on the grey resized to N×N, as colorize does. Default: each model's own size.",
+    ),
+    max_side: int = typer.Option(
+        512, "--max-side", min=16, help="Shrink photos to at most this many pixels a side before scoring."
+    ),
+    limit: int | None = typer.Option(
+        None, "--limit", min=1, help="Score only the first N colour photos (sorted by path)."
+    ),
+    grid: Path | None = typer.Option(
+        None,
+        "--grid",
+        metavar="FILE.png",
+        help="Write a comparison sheet (original, grey, one column per model; first 8 photos) here.",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document instead of a table."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+) -> None:
+    """Turn colour photos grey, colour them with each model and compare with the originals.
+
+    Per model: PSNR, SSIM, mean a,b error, a,b AUC (Zhang et al. 2016) and colourfulness
+    (Hasler and Süsstrunk 2003), beside a grey baseline (a,b = 0).
+    """
+    from colorcli import evaluate as engine
+    from colorcli import imageio, runtime
+    from colorcli.pipeline import Colorizer
+
+    if not directory.is_dir():
+        usage_error(f"{directory} is not a folder; give a folder of colour photos")
+    if grid is not None and grid.suffix.lower() != ".png":
+        usage_error(f"--grid {grid}: the sheet is written as PNG; give a file name ending in .png")
+    photos = engine.find_photos(directory)
+    if not photos:
+        fail(f"no photos in {directory} (looked for {', '.join(sorted(imageio.INPUT_SUFFIXES))})")
+
+    if device not in runtime.DEVICES:
+        usage_error(f"--device {device}: choose one of {', '.join(runtime.DEVICES)}")
+    try:
+        paths = model or [runtime.default_model_path()]
+        colorizers = [Colorizer(p, device=device, render_size=render_size) for p in paths]
+        # model_candidate opens each model now, so a bad one fails before any photo is read
+        candidates = [engine.model_candidate(n, c) for n, c in zip(_names(paths), colorizers, strict=True)]
+    except runtime.DeviceError as exc:
+        usage_error(str(exc))
+    except runtime.ModelLoadError as exc:
+        fail(str(exc))
+
+    evaluation, rows = _run(photos, candidates, max_side, engine.GRID_MAX_ROWS if grid else 0, limit)
+    if evaluation.photos == 0:
+        fail(
+            f"none of the {len(photos)} files in {directory} is a readable colour photo "
+            f"({len(evaluation.skipped_grey)} grey, {len(evaluation.unreadable)} unreadable)"
+        )
+    if grid is not None:
+        try:
+            grid.parent.mkdir(parents=True, exist_ok=True)
+            engine.render_grid(rows, ["original", *(c.name for c in evaluation.results)]).save(grid)
+        except OSError as exc:
+            fail(f"cannot write the grid to {grid}: {exc.strerror or exc}")
+
+    if as_json:
+        document = {"directory": str(directory), "max_side": max_side, **evaluation.to_dict()}
+        if grid is not None:
+            document["grid"] = str(grid)
+        typer.echo(json.dumps(document, indent=2))
+    else:
+        _print_table(evaluation, directory, max_side, grid)
+
+
+def _names(paths: list[Path]) -> list[str]:
+    """File stems, or the paths as given where two models share a stem."""
+    stems = [p.stem for p in paths]
+    return [s if stems.count(s) == 1 else str(p) for s, p in zip(stems, paths, strict=True)]
+
+
+def _run(
+    photos: list[Path], candidates: Sequence[Candidate], max_side: int, grid_rows: int, limit: int | None
+) -> tuple[Evaluation, list[list[Image.Image]]]:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from colorcli import evaluate as engine
+
+    # The bar goes to stderr, so --json output on stdout stays a clean document.
+    console = Console(stderr=True)
+    with Progress(
+        TextColumn("evaluating"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    ) as progress:
+        # grey and unreadable files are not counted, so the bar may stop short of its total
+        task = progress.add_task("evaluating", total=min(len(photos), limit or len(photos)))
+        return engine.evaluate(
+            photos, candidates, max_side, grid_rows, limit, on_photo=lambda _: progress.advance(task)
+        )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _print_table(evaluation: Evaluation, directory: Path, max_side: int, grid: Path | None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(
+        title=f"{_count(evaluation.photos, 'photo')} from {directory}, at most {max_side} px a side",
+        caption=(
+            "PSNR in dB, +grey: gain over the grey baseline; ab err: mean a,b error; "
+            f"colour: colourfulness, ×orig: over the originals' {evaluation.originals_colourfulness:.1f}"
+        ),
+    )
+    table.add_column("model", overflow="fold")
+    for header in ("PSNR", "+grey", "SSIM", "ab err", "ab AUC", "colour", "×orig"):
+        table.add_column(header, justify="right", no_wrap=True)
+    for r in evaluation.results:
+        table.add_row(
+            r.name,
+            f"{r.psnr:.2f}",
+            f"{r.psnr_gain:+.2f}",
+            f"{r.ssim:.4f}",
+            f"{r.ab_error:.2f}",
+            f"{r.ab_auc:.4f}",
+            f"{r.colourfulness:.1f}",
+            f"{r.colourfulness_ratio:.2f}",  # originals are never grey, so never nan
+        )
+    console = Console()
+    console.print(table)
+    skipped = len(evaluation.skipped_grey) + len(evaluation.unreadable)
+    if skipped:
+        console.print(
+            f"skipped {len(evaluation.skipped_grey)} grey and {len(evaluation.unreadable)} unreadable files"
+        )
+    if grid is not None:
+        console.print(f"grid written to {grid}")

@@ -1,0 +1,256 @@
+"""Scoring colorizers against colour photos: the engine behind ``colorcli evaluate``.
+
+Each photo is turned grey (its CIE L kept, a,b dropped), coloured by every candidate through
+the same :class:`~colorcli.pipeline.Colorizer` that ``colorcli colorize`` uses, in 8 bits as a
+user would see it, and compared with the original. Figures are running sums, so memory stays
+flat however many photos there are; only the few tiles of the grid are kept.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont, ImageOps
+
+from colorcli import color, imageio, metrics, render
+from colorcli.pipeline import Colorizer
+
+GREY_NAME = "grey"
+# A photo whose channels never differ by more than this (8-bit) has no colour to recover.
+GREY_TOLERANCE = 2
+# A perfect reconstruction has infinite PSNR; capping keeps one such photo from making the mean inf.
+PSNR_CAP_DB = 100.0
+
+GRID_MAX_ROWS = 8
+GRID_TILE = 256
+GRID_GAP = 4
+GRID_HEADER = 24
+
+# what Pillow raises for files it cannot decode (the list colorcli.imageio handles too)
+UNREADABLE = (OSError, SyntaxError, ValueError, struct.error, EOFError, Image.DecompressionBombError)
+
+Colour = Callable[[np.ndarray], np.ndarray]  # grey photo (H, W) uint8 -> 8-bit RGB (H, W, 3)
+
+
+@dataclass
+class Candidate:
+    """One column of the comparison: a name and how it colours a grey photo."""
+
+    name: str
+    colour: Colour
+    path: Path | None = None
+    render_size: int | None = None
+
+
+def grey_candidate() -> Candidate:
+    return Candidate(GREY_NAME, lambda grey: np.repeat(grey[..., None], 3, axis=-1))
+
+
+def model_candidate(name: str, colorizer: Colorizer) -> Candidate:
+    """A model, run exactly as ``colorcli colorize`` runs it (same resizing, rendering, 8-bit output)."""
+
+    def colour(grey: np.ndarray) -> np.ndarray:
+        return np.asarray(colorizer.colorize(Image.fromarray(grey, "L")).convert("RGB"))
+
+    return Candidate(name, colour, colorizer.model.path, colorizer.render_size)
+
+
+@dataclass
+class Totals:
+    """Running sums of per-photo figures for one candidate."""
+
+    photos: int = 0
+    psnr: float = 0.0
+    ssim: float = 0.0
+    ab_error: float = 0.0
+    ab_auc: float = 0.0
+    colourfulness: float = 0.0
+
+    def add(self, original: np.ndarray, original_ab: np.ndarray, produced: np.ndarray) -> None:
+        """Score one 8-bit RGB result against the 8-bit original and the original's a,b."""
+        produced_ab = color.rgb_to_lab(produced / np.float32(255))[..., 1:]
+        self.photos += 1
+        self.psnr += min(metrics.psnr(original, produced, 255.0), PSNR_CAP_DB)
+        self.ssim += metrics.ssim(original, produced, 255.0)
+        self.ab_error += metrics.ab_error(original_ab, produced_ab)
+        self.ab_auc += metrics.ab_auc(original_ab, produced_ab)
+        self.colourfulness += metrics.colourfulness(produced, 255.0)
+
+    def means(self) -> dict[str, float]:
+        n = max(self.photos, 1)
+        return {k: v / n for k, v in asdict(self).items() if k != "photos"}
+
+
+@dataclass
+class Result:
+    """Mean figures of one candidate over the photos, with the comparisons the report needs."""
+
+    name: str
+    path: str | None
+    render_size: int | None
+    psnr: float
+    psnr_gain: float  # over the grey baseline, dB
+    ssim: float
+    ab_error: float
+    ab_auc: float
+    colourfulness: float
+    colourfulness_gap: float  # candidate minus originals
+    colourfulness_ratio: float  # candidate / originals
+
+
+@dataclass
+class Evaluation:
+    photos: int
+    originals_colourfulness: float
+    results: list[Result]
+    skipped_grey: list[str] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "photos": self.photos,
+            "originals": {"colourfulness": self.originals_colourfulness},
+            "models": [asdict(r) for r in self.results],
+            "skipped": {"grey": self.skipped_grey, "unreadable": self.unreadable},
+        }
+
+
+def find_photos(directory: Path) -> list[Path]:
+    """Image files under ``directory`` (recursively, hidden ones left out, as ``colorize`` does),
+    in a stable order."""
+    return sorted(
+        p
+        for p in directory.rglob("*")
+        if p.suffix.lower() in imageio.INPUT_SUFFIXES
+        and not any(part.startswith(".") for part in p.relative_to(directory).parts)
+        and p.is_file()
+    )
+
+
+def load_photo(path: Path, max_side: int | None) -> np.ndarray | None:
+    """The photo as 8-bit RGB (H, W, 3), shrunk to ``max_side``; None if it has no colour.
+
+    Raises one of :data:`UNREADABLE` for files Pillow cannot read.
+    """
+    with Image.open(path) as image:
+        if max_side:
+            image.draft("RGB", (max_side, max_side))  # JPEG: decode at a reduced scale, much faster
+        image = ImageOps.exif_transpose(image)
+        if image.mode in ("1", "L", "LA", "I", "I;16", "F"):
+            return None
+        image = image.convert("RGB")
+        if max_side:
+            image.thumbnail((max_side, max_side), Image.LANCZOS)
+        rgb = np.asarray(image)
+    spread = rgb.max(axis=-1).astype(np.int16) - rgb.min(axis=-1)
+    return None if int(spread.max()) <= GREY_TOLERANCE else rgb
+
+
+def evaluate(
+    photos: Iterable[Path],
+    candidates: Sequence[Candidate],
+    max_side: int | None = 512,
+    grid_rows: int = 0,
+    limit: int | None = None,
+    on_photo: Callable[[Path], None] | None = None,
+) -> tuple[Evaluation, list[list[Image.Image]]]:
+    """Score ``candidates`` (the grey baseline is added first) on the first ``limit`` colour
+    photos of ``photos``; ``on_photo`` is called after each one scored.
+
+    Returns the evaluation and, for the first ``grid_rows`` photos, the row of grid images:
+    original, then each candidate's result (the grey baseline being the grey photo).
+    """
+    everyone = [grey_candidate(), *candidates]
+    totals = [Totals() for _ in everyone]
+    originals_colourfulness = 0.0
+    evaluation = Evaluation(0, 0.0, [])
+    rows: list[list[Image.Image]] = []
+    for path in photos:
+        if limit is not None and evaluation.photos >= limit:
+            break
+        try:
+            original = load_photo(path, max_side)
+        except UNREADABLE:
+            evaluation.unreadable.append(str(path))
+            original = None
+        else:
+            if original is None:
+                evaluation.skipped_grey.append(str(path))
+        if original is not None:
+            original_ab = color.rgb_to_lab(original / np.float32(255))[..., 1:]
+            originals_colourfulness += metrics.colourfulness(original, 255.0)
+            grey = render.luminance8(original)  # the black-and-white photo, same CIE L
+            produced = [c.colour(grey) for c in everyone]
+            for total, image in zip(totals, produced, strict=True):
+                total.add(original, original_ab, image)
+            evaluation.photos += 1
+            if len(rows) < grid_rows:
+                rows.append([_tile(a) for a in (original, *produced)])
+            if on_photo is not None:
+                on_photo(path)
+    evaluation.originals_colourfulness = originals_colourfulness / max(evaluation.photos, 1)
+    evaluation.results = _results(everyone, totals, evaluation.originals_colourfulness)
+    return evaluation, rows
+
+
+def _results(candidates: Sequence[Candidate], totals: Sequence[Totals], original_m: float) -> list[Result]:
+    means = [t.means() for t in totals]
+    grey_psnr = means[0]["psnr"]
+    return [
+        Result(
+            name=c.name,
+            path=str(c.path) if c.path else None,
+            render_size=c.render_size,
+            psnr_gain=m["psnr"] - grey_psnr,
+            colourfulness_gap=m["colourfulness"] - original_m,
+            colourfulness_ratio=m["colourfulness"] / original_m if original_m > 0 else math.nan,
+            **m,
+        )
+        for c, m in zip(candidates, means, strict=True)
+    ]
+
+
+def _tile(rgb: np.ndarray) -> Image.Image:
+    image = Image.fromarray(rgb)
+    scale = GRID_TILE / max(image.size)
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    return image.resize(size, Image.LANCZOS)
+
+
+def render_grid(rows: Sequence[Sequence[Image.Image]], labels: Sequence[str]) -> Image.Image:
+    """A Figure-2.2-style sheet: one labelled column per entry of ``labels``, one row per photo.
+
+    Cells are ``GRID_TILE`` wide; each row is as tall as its photo's tiles (at most ``GRID_TILE``).
+    """
+    columns = len(labels)
+    width = columns * GRID_TILE + (columns + 1) * GRID_GAP
+    height = GRID_HEADER + sum(row[0].height for row in rows) + (len(rows) + 1) * GRID_GAP
+    sheet = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(sheet)
+    font = ImageFont.load_default(14)
+    for i, label in enumerate(labels):
+        text = _fit_text(draw, label, font, GRID_TILE)
+        left = GRID_GAP + i * (GRID_TILE + GRID_GAP)
+        draw.text((left + GRID_TILE / 2, GRID_HEADER / 2 + GRID_GAP / 2), text, "black", font, anchor="mm")
+    top = GRID_HEADER + GRID_GAP
+    for row in rows:
+        for i, tile in enumerate(row):
+            left = GRID_GAP + i * (GRID_TILE + GRID_GAP) + (GRID_TILE - tile.width) // 2
+            sheet.paste(tile, (left, top))
+        top += row[0].height + GRID_GAP
+    return sheet
+
+
+def _fit_text(draw: ImageDraw.ImageDraw, text: str, font: Any, width: int) -> str:
+    """``text`` cut with an ellipsis at the front (the end of a model's name tells most)."""
+    if draw.textlength(text, font=font) <= width:
+        return text
+    while text and draw.textlength("…" + text, font=font) > width:
+        text = text[1:]
+    return "…" + text

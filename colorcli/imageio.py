@@ -1,0 +1,303 @@
+"""Reading photos as grey + alpha + metadata, and writing colour results atomically.
+
+Decoding turns every supported mode into an upright grey plane with the photo's CIE L (8 or
+16 bits), an optional alpha plane and the metadata worth keeping. Encoding writes 8-bit
+results with Pillow and 16-bit RGB(A) PNG and TIFF with small writers of its own (Pillow has
+no 16-bit colour mode), always tagged sRGB, through a temporary file in the target folder
+renamed into place.
+
+Multi-frame files (animated WebP, multi-page TIFF): the first frame is coloured and written as
+a single image; the result carries a note saying so.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import os
+import struct
+import tempfile
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from colorcli import render
+
+# colorcli applies its own --max-megapixels limit to every file (see load); Pillow's global one
+# would otherwise reject big photos before that, with no way for the user to raise it
+Image.MAX_IMAGE_PIXELS = None
+
+DEFAULT_MAX_MEGAPIXELS = 180.0
+INPUT_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp"})
+# --format name -> (Pillow format, file suffix)
+OUTPUT_FORMATS = {
+    "jpg": ("JPEG", ".jpg"),
+    "png": ("PNG", ".png"),
+    "webp": ("WEBP", ".webp"),
+    "tiff": ("TIFF", ".tif"),
+    "bmp": ("BMP", ".bmp"),
+}
+_FORMAT_NAMES = {"JPEG": "jpg", "MPO": "jpg", "PNG": "png", "WEBP": "webp", "TIFF": "tiff", "BMP": "bmp"}
+_SIXTEEN_BIT_FORMATS = frozenset({"png", "tiff"})
+_ORIENTATION = 0x0112
+_EXIF_FORMATS = frozenset({"jpg", "png", "webp"})
+
+
+class ImageError(Exception):
+    """One file cannot be coloured; the message says why (the run goes on with the others)."""
+
+
+@dataclass
+class Picture:
+    """A decoded photo: what colouring needs and what writing the result keeps."""
+
+    grey: np.ndarray  # (H, W) uint8 or uint16, upright, with the photo's CIE L
+    alpha: np.ndarray | None  # (H, W) uint8, or None
+    format: str  # --format name of the source ("jpg", "png", ...)
+    exif: bytes | None = None  # orientation reset to 1 (the pixels are upright)
+    info: dict[str, Any] = field(default_factory=dict)  # dpi, xmp, comment, PNG text
+    frames: int = 1
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.grey.shape[1], self.grey.shape[0]
+
+    @property
+    def deep(self) -> bool:
+        return self.grey.dtype == np.uint16
+
+    @property
+    def megapixels(self) -> float:
+        return self.grey.size / 1e6
+
+
+def load(source: str | Path | BinaryIO, max_megapixels: float = DEFAULT_MAX_MEGAPIXELS) -> Picture:
+    """Decode a photo file (or binary stream) into a :class:`Picture`, or raise :class:`ImageError`."""
+    try:
+        with Image.open(source) as im:
+            pixels = im.size[0] * im.size[1]
+            if pixels > max_megapixels * 1e6:
+                raise ImageError(
+                    f"{im.size[0]}×{im.size[1]} = {pixels / 1e6:.0f} megapixels is over the limit of "
+                    f"{max_megapixels:g} (decompression-bomb guard); raise it with --max-megapixels"
+                )
+            im.load()
+            return from_pil(im)
+    except ImageError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageError("not an image Pillow can read (unknown format, empty or corrupt file)") from None
+    except (OSError, SyntaxError, ValueError, struct.error, EOFError, Image.DecompressionBombError) as exc:
+        raise ImageError(_describe(exc)) from None
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip()
+    if isinstance(exc, FileNotFoundError):
+        return "no such file"
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    if "truncated" in text or isinstance(exc, EOFError):
+        return f"truncated or corrupt image data ({text or type(exc).__name__})"
+    return f"cannot decode: {text or type(exc).__name__}"
+
+
+def from_pil(im: Image.Image) -> Picture:
+    """A :class:`Picture` from an already opened image (first frame, upright)."""
+    frames = getattr(im, "n_frames", 1)
+    exif = im.getexif()
+    orientation = exif.get(_ORIENTATION, 1)
+    upright = ImageOps.exif_transpose(im) if orientation not in (1, None) else im
+    exif_bytes = None
+    # a TIFF's "EXIF" is its own structure (strip offsets, sizes): not something to copy
+    if len(exif) and im.format != "TIFF":
+        exif[_ORIENTATION] = 1
+        exif_bytes = exif.tobytes()
+    grey, alpha = _grey_and_alpha(upright)
+    keep = {k: im.info[k] for k in ("dpi", "xmp", "comment") if k in im.info}
+    if im.format == "PNG":
+        keep["text"] = {k: v for k, v in getattr(im, "text", {}).items() if isinstance(v, str)}
+    return Picture(grey, alpha, _FORMAT_NAMES.get(im.format or "", "png"), exif_bytes, keep, frames)
+
+
+def _grey_and_alpha(im: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
+    mode = im.mode
+    if mode == "P":
+        im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+    elif mode in ("1", "La", "PA"):
+        im = im.convert({"1": "L", "La": "LA", "PA": "RGBA"}[mode])
+    elif mode in ("CMYK", "YCbCr", "RGBX", "RGBa"):
+        im = im.convert("RGBA" if mode == "RGBa" else "RGB")
+    mode = im.mode
+    if mode in ("L", "LA"):
+        arr = np.asarray(im)
+        return (
+            (arr, None)
+            if mode == "L"
+            else (np.ascontiguousarray(arr[..., 0]), np.ascontiguousarray(arr[..., 1]))
+        )
+    if mode in ("RGB", "RGBA"):
+        arr = np.asarray(im)
+        alpha = np.ascontiguousarray(arr[..., 3]) if mode == "RGBA" else None
+        return render.luminance8(arr), alpha
+    if mode.startswith("I;16") or mode == "I":
+        arr = np.asarray(im)
+        if mode == "I" and (arr.min() < 0 or arr.max() > 65535):
+            raise ImageError("32-bit integer image with values outside 0..65535 is not supported")
+        return np.ascontiguousarray(arr, dtype=np.uint16), None
+    raise ImageError(f"unsupported image mode {mode!r}; convert it to 8- or 16-bit grey or RGB first")
+
+
+def output_format(picture_format: str, requested: str) -> str:
+    """The --format name to write: the source's for ``keep``."""
+    return picture_format if requested == "keep" else requested
+
+
+@functools.lru_cache(maxsize=1)
+def srgb_profile() -> bytes:
+    from PIL import ImageCms
+
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+def encode(picture: Picture, rgb: Image.Image | np.ndarray, fmt: str, quality: int, out: BinaryIO) -> None:
+    """Write ``rgb`` as ``fmt`` with the picture's metadata.
+
+    ``rgb`` is an 8-bit PIL image (RGB, RGBX, or RGBA carrying the alpha already), or (H, W, 3)
+    uint16, to which the picture's alpha is added here.
+    """
+    if isinstance(rgb, np.ndarray):
+        pixels = rgb if picture.alpha is None else np.dstack([rgb, picture.alpha.astype(np.uint16) * 257])
+        (_write_png16 if fmt == "png" else _write_tiff16)(pixels, out, picture)
+        return
+    image = rgb
+    if image.mode == "RGBA" and fmt == "jpg":
+        image = image.convert("RGB")  # JPEG has no alpha
+    elif image.mode == "RGBX" and fmt != "jpg":
+        image = image.convert("RGB")  # only the JPEG encoder takes the padded pixels as they are
+    if picture.alpha is not None and image.mode == "RGB" and fmt != "jpg":
+        image = image.copy() if image is rgb else image  # never change the caller's image
+        image.putalpha(Image.fromarray(picture.alpha))
+    params: dict[str, Any] = {"icc_profile": srgb_profile()}
+    if picture.exif and fmt in _EXIF_FORMATS:
+        params["exif"] = picture.exif
+    if "dpi" in picture.info and fmt in ("jpg", "png", "tiff", "bmp"):
+        params["dpi"] = picture.info["dpi"]
+    if "xmp" in picture.info and fmt in ("jpg", "png", "webp"):
+        params["xmp"] = picture.info["xmp"]
+    if fmt in ("jpg", "webp"):
+        params["quality"] = quality
+    if fmt == "jpg" and "comment" in picture.info:
+        params["comment"] = picture.info["comment"]
+    if fmt == "png":
+        params["compress_level"] = 3  # zlib's fast levels: much quicker on big photos, a little larger
+        if picture.info.get("text"):
+            from PIL.PngImagePlugin import PngInfo
+
+            text = PngInfo()
+            for key, value in picture.info["text"].items():
+                text.add_itxt(key, value)
+            params["pnginfo"] = text
+    if fmt == "bmp":
+        params = {}
+    image.save(out, format=OUTPUT_FORMATS[fmt][0], **params)
+
+
+def keeps_sixteen_bits(picture: Picture, fmt: str) -> bool:
+    return picture.deep and fmt in _SIXTEEN_BIT_FORMATS
+
+
+def write_atomic(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    """Create ``path`` through a temporary file in its folder and a rename: never half-written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@functools.lru_cache(maxsize=1)
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def _write_png16(pixels: np.ndarray, out: BinaryIO, picture: Picture) -> None:
+    height, width, channels = pixels.shape
+    colour_type = 2 if channels == 3 else 6
+    out.write(b"\x89PNG\r\n\x1a\n")
+    out.write(_png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 16, colour_type, 0, 0, 0)))
+    out.write(_png_chunk(b"iCCP", b"sRGB\x00\x00" + zlib.compress(srgb_profile())))
+    if picture.exif:
+        out.write(_png_chunk(b"eXIf", picture.exif.removeprefix(b"Exif\x00\x00")))
+    for key, value in picture.info.get("text", {}).items():
+        out.write(
+            _png_chunk(
+                b"iTXt", key.encode("latin-1", "replace")[:79] + b"\x00\x00\x00\x00\x00" + value.encode()
+            )
+        )
+    packer = zlib.compressobj(3)
+    rows = max(1, (1 << 20) // (width * channels))
+    for y0 in range(0, height, rows):
+        block = pixels[y0 : y0 + rows].astype(">u2").view(np.uint8).reshape(-1, width * channels * 2)
+        # filter type 0 (None) in front of every scanline
+        framed = np.concatenate([np.zeros((block.shape[0], 1), np.uint8), block], axis=1)
+        compressed = packer.compress(framed.tobytes())
+        if compressed:  # zlib buffers small blocks; Pillow's reader rejects empty IDAT chunks
+            out.write(_png_chunk(b"IDAT", compressed))
+    out.write(_png_chunk(b"IDAT", packer.flush()))
+    out.write(_png_chunk(b"IEND", b""))
+
+
+def _write_tiff16(pixels: np.ndarray, out: BinaryIO, picture: Picture) -> None:
+    """Baseline little-endian TIFF, one uncompressed strip, 16 bits per sample, sRGB ICC profile."""
+    height, width, channels = pixels.shape
+    icc = srgb_profile()
+    data = pixels.astype("<u2").tobytes()
+    tags: list[tuple[int, int, int, bytes | int]] = []  # (tag, type, count, value or payload)
+    bits = struct.pack("<" + "H" * channels, *([16] * channels))
+    tags += [(256, 4, 1, width), (257, 4, 1, height), (258, 3, channels, bits), (259, 3, 1, 1)]
+    tags += [(262, 3, 1, 2), (273, 4, 1, 0), (277, 3, 1, channels), (278, 4, 1, height)]
+    tags += [(279, 4, 1, len(data)), (284, 3, 1, 1)]
+    if channels == 4:
+        tags.append((338, 3, 1, 2))  # extra sample: unassociated alpha
+    tags.append((34675, 7, len(icc), icc))
+    ifd_size = 2 + 12 * len(tags) + 4
+    payload_at = 8 + ifd_size
+    payloads = b""
+    entries = b""
+    for tag, kind, count, value in tags:
+        if isinstance(value, bytes) and len(value) > 4:
+            entries += struct.pack("<HHII", tag, kind, count, payload_at + len(payloads))
+            payloads += value + b"\x00" * (len(value) % 2)
+        elif isinstance(value, bytes):
+            entries += struct.pack("<HHI", tag, kind, count) + value.ljust(4, b"\x00")
+        elif kind == 3:
+            entries += struct.pack("<HHIHH", tag, kind, count, value, 0)
+        else:
+            entries += struct.pack("<HHII", tag, kind, count, value)
+    strip_at = payload_at + len(payloads)
+    entries = entries.replace(struct.pack("<HHII", 273, 4, 1, 0), struct.pack("<HHII", 273, 4, 1, strip_at))
+    out.write(b"II*\x00" + struct.pack("<I", 8) + struct.pack("<H", len(tags)) + entries + b"\x00" * 4)
+    out.write(payloads)
+    out.write(data)
+
+
+def read_stream(stream: BinaryIO) -> io.BytesIO:
+    """All of a (non-seekable) stream in memory, so Pillow can seek in it."""
+    return io.BytesIO(stream.read())

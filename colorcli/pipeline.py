@@ -1,0 +1,474 @@
+"""Colouring many photos: discovery, sharding, and the threaded decode -> batched inference -> encode
+pipeline, behind the :class:`Colorizer` Python API.
+
+Decoding and encoding run in a thread pool (Pillow, numpy and onnxruntime release the GIL)
+while the calling thread batches render-size inputs for onnxruntime. Every stage is bounded,
+and discovery is a generator, so memory stays flat however many files there are.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+from PIL import Image
+
+from colorcli import color, imageio, render, runtime
+
+_SUFFIX_FORMATS = {".jpg": "jpg", ".jpeg": "jpg", ".png": "png", ".webp": "webp", ".tif": "tiff"}
+_SUFFIX_FORMATS |= {".tiff": "tiff", ".bmp": "bmp"}
+DEFAULT_QUALITY = 92
+
+
+@dataclass(frozen=True)
+class Job:
+    """One photo to colour and where its result goes."""
+
+    source: Path
+    target: Path
+
+
+@dataclass
+class Result:
+    """What happened to one input: status is ok, failed, skipped or planned (--dry-run)."""
+
+    input: str
+    output: str | None
+    status: str
+    error: str | None = None
+    ms: float = 0.0
+    megapixels: float = 0.0
+    note: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None or k in ("output", "error")}
+
+
+@dataclass(frozen=True)
+class WriteOptions:
+    format: str = "keep"  # keep | jpg | png | webp | tiff | bmp
+    quality: int = DEFAULT_QUALITY
+    overwrite: bool = False
+    skip_existing: bool = False
+    compare: bool = False
+
+
+# ---------------------------------------------------------------------------------------------
+# discovery
+
+
+def target_suffix(source: Path, fmt: str) -> str:
+    if fmt != "keep":
+        return imageio.OUTPUT_FORMATS[fmt][1]
+    return source.suffix if source.suffix.lower() in _SUFFIX_FORMATS else ".png"
+
+
+def discover(
+    inputs: Iterable[str], output: Path | None, fmt: str, recursive: bool = True
+) -> Iterator[Job | Result]:
+    """Jobs for files, folders (mirrored under OUTPUT, default ``FOLDER-colorized``) and globs.
+
+    Streams: folders are walked lazily, in sorted order. Inputs that do not exist come out as
+    failed :class:`Result` s. Folder walks never enter an output folder and survive symlink loops.
+    """
+    for raw in inputs:
+        path = Path(raw)
+        if path.is_dir():
+            yield from _folder_jobs(path, output, fmt, recursive)
+        elif path.is_file():
+            yield _loose_job(path, output, fmt)
+        elif glob.has_magic(raw):
+            matches = sorted(glob.glob(raw, recursive=recursive))
+            if not matches:
+                yield Result(raw, None, "failed", "the pattern matches no files")
+            for match in matches:
+                yield from discover([match], output, fmt, recursive)
+        else:
+            yield Result(raw, None, "failed", "no such file or folder")
+
+
+def _loose_job(path: Path, output: Path | None, fmt: str) -> Job:
+    suffix = target_suffix(path, fmt)
+    if output is None:
+        return Job(path, path.with_name(f"{path.stem}-colorized{suffix}"))
+    rel = path if not path.is_absolute() and ".." not in path.parts else Path(path.name)
+    return Job(path, (output / rel).with_suffix(suffix))
+
+
+def default_output(folder: Path) -> Path:
+    resolved = folder.resolve()
+    return resolved.parent / f"{resolved.name}-colorized"
+
+
+def _folder_jobs(folder: Path, output: Path | None, fmt: str, recursive: bool) -> Iterator[Job | Result]:
+    out_root = output if output is not None else default_output(folder)
+    avoid = {out_root.resolve()}
+    for path in _walk(folder, recursive, avoid):
+        if isinstance(path, Result):
+            yield path
+            continue
+        rel = path.relative_to(folder)
+        yield Job(path, (out_root / rel).with_suffix(target_suffix(path, fmt)))
+
+
+def _walk(root: Path, recursive: bool, avoid: set[Path]) -> Iterator[Path | Result]:
+    seen: set[tuple[int, int]] = set()
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            st = folder.stat()
+            if (st.st_dev, st.st_ino) in seen or folder.resolve() in avoid:
+                continue  # a symlink loop, a folder reached twice, or our own output
+            seen.add((st.st_dev, st.st_ino))
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as exc:
+            yield Result(str(folder), None, "failed", f"cannot list folder: {exc.strerror or exc}")
+            continue
+        subfolders = []
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue  # hidden files, and our own temporary files
+            try:
+                if entry.is_dir():
+                    subfolders.append(Path(entry.path))
+                elif entry.is_file() and Path(entry.name).suffix.lower() in imageio.INPUT_SUFFIXES:
+                    yield Path(entry.path)
+            except OSError:
+                continue
+        if recursive:
+            stack.extend(reversed(subfolders))
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``K/N`` (1 <= K <= N) -> (K, N); ValueError with a usable message otherwise."""
+    try:
+        k, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise ValueError(f"--shard expects K/N such as 2/8, not {text!r}") from None
+    if not 1 <= k <= n:
+        raise ValueError(f"--shard {text}: K must be between 1 and N")
+    return k, n
+
+
+def in_shard(job: Job | Result, shard: tuple[int, int]) -> bool:
+    """Deterministic split by a hash of the input path: the same on every machine, no coordination."""
+    name = job.source if isinstance(job, Job) else job.input
+    k, n = shard
+    # a cryptographic digest, not crc32: CRC's low bits are linear in the input bits, so names
+    # differing in one character can all land in the same shard
+    digest = hashlib.blake2b(os.fsencode(str(name)), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % n == k - 1
+
+
+def read_path_list(stream: BinaryIO, nul: bool) -> Iterator[str]:
+    """Paths from standard input, one per line (or NUL-separated), streamed."""
+    sep = b"\0" if nul else b"\n"
+    pending = b""
+    for chunk in iter(lambda: stream.read(1 << 16), b""):
+        pending += chunk
+        *complete, pending = pending.split(sep)
+        for item in complete:
+            yield from _decoded_path(item, nul)
+    yield from _decoded_path(pending, nul)
+
+
+def _decoded_path(item: bytes, nul: bool) -> Iterator[str]:
+    if not nul:
+        item = item.rstrip(b"\r")
+    if item:
+        yield os.fsdecode(item)
+
+
+# ---------------------------------------------------------------------------------------------
+# colouring
+
+
+@dataclass
+class _Prepared:
+    picture: imageio.Picture
+    l_norm: np.ndarray  # (1, R, R) float32
+    started: float
+
+
+class Colorizer:
+    """Colour photos with a colorcli ONNX model.
+
+    Cheap to pickle: the onnxruntime session is created lazily, once per process, on first use,
+    so a Colorizer can be shipped to Ray, Dask or Spark workers.
+
+    >>> from colorcli import Colorizer
+    >>> colour = Colorizer(model="model.onnx").colorize(PIL.Image.open("old.jpg"))
+    """
+
+    def __init__(
+        self,
+        model: str | Path | None = None,
+        device: str = "auto",
+        render_size: int | None = None,
+        saturation: float = 1.0,
+        batch_size: int = 4,
+        workers: int = 0,
+        threads: int = 0,
+        max_megapixels: float = imageio.DEFAULT_MAX_MEGAPIXELS,
+    ) -> None:
+        if device not in runtime.DEVICES:
+            raise ValueError(f"unknown device {device!r}; choose one of: {', '.join(runtime.DEVICES)}")
+        if saturation < 0:
+            raise ValueError("saturation must be >= 0")
+        if render_size is not None and render_size < 8:
+            raise ValueError("render size must be at least 8")
+        self.model_path = None if model is None else Path(model)
+        self.device = device
+        self.saturation = saturation
+        self.batch_size = max(1, batch_size)
+        self.workers = workers or min(8, os.cpu_count() or 1)
+        self.threads = threads
+        self.max_megapixels = max_megapixels
+        self._render_size = render_size
+        self._loaded: runtime.LoadedModel | None = None
+        self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_loaded"] = None
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    @property
+    def model(self) -> runtime.LoadedModel:
+        """The onnxruntime session, opened on first use (ModelLoadError/DeviceError if it cannot be)."""
+        with self._lock:
+            if self._loaded is None:
+                self._loaded = runtime.load_model(self.model_path, self.device, self.threads)
+            return self._loaded
+
+    @property
+    def render_size(self) -> int:
+        return self._render_size or self.model.info.render_size
+
+    # --- single images -----------------------------------------------------------------------
+
+    def colorize(self, image: Image.Image) -> Image.Image:
+        """Colour one PIL image: 8-bit RGB (RGBA when it has alpha), full size, upright, sRGB-tagged."""
+        picture = imageio.from_pil(image)
+        ab = self.model.run(self._model_input(picture)[None])[0]
+        rendered = self._render(picture, ab, sixteen_bits=False)
+        assert isinstance(rendered, Image.Image)
+        result = rendered if rendered.mode == "RGBA" else rendered.convert("RGB")
+        result.info["icc_profile"] = imageio.srgb_profile()
+        if picture.exif:
+            result.info["exif"] = picture.exif
+        return result
+
+    def colorize_stream(
+        self, source: BinaryIO, out: BinaryIO, fmt: str = "keep", quality: int = DEFAULT_QUALITY
+    ) -> str:
+        """Colour one encoded image from ``source`` into ``out`` (for pipes); returns the format written."""
+        picture = imageio.load(source, self.max_megapixels)
+        ab = self.model.run(self._model_input(picture)[None])[0]
+        out_format = imageio.output_format(picture.format, fmt)
+        rgb = self._render(picture, ab, imageio.keeps_sixteen_bits(picture, out_format))
+        imageio.encode(picture, rgb, out_format, quality, out)
+        return out_format
+
+    # --- many files --------------------------------------------------------------------------
+
+    def colorize_files(
+        self, paths: Iterable[str | Path], output_dir: str | Path, options: WriteOptions | None = None
+    ) -> Iterator[Result]:
+        """Colour image files into ``output_dir`` (same names), yielding one :class:`Result` each."""
+        options = options or WriteOptions()
+        out = Path(output_dir)
+        jobs = (
+            Job(Path(p), out / Path(p).with_suffix(target_suffix(Path(p), options.format)).name)
+            for p in paths
+        )
+        return self.run(jobs, options)
+
+    def run(self, jobs: Iterable[Job | Result], options: WriteOptions) -> Iterator[Result]:
+        """The pipeline: decode in threads, batch for the model, render and encode in threads.
+
+        Results come out roughly in input order; failed inputs (a :class:`Result` among ``jobs``)
+        pass straight through.
+        """
+        model = self.model  # open it before any thread starts, so model errors surface at once
+        in_flight = 2 * self.workers + self.batch_size
+        pool = ThreadPoolExecutor(self.workers, thread_name_prefix="colorcli")
+        try:
+            pool.submit(render.rgbx_lut)  # built while the first images decode
+            decoding: deque[tuple[Job, Future[_Prepared | Result]]] = deque()
+            finishing: deque[Future[Result]] = deque()
+            batch: list[tuple[Job, _Prepared]] = []
+
+            def infer() -> None:
+                ab = model.run(np.stack([prepared.l_norm for _, prepared in batch]))
+                for (job, prepared), ab_one in zip(batch, ab, strict=True):
+                    finishing.append(pool.submit(self._finish, job, prepared, ab_one, options))
+                batch.clear()
+
+            def take_decoded() -> Iterator[Result]:
+                job, future = decoding.popleft()
+                prepared = future.result()
+                if isinstance(prepared, Result):
+                    yield prepared
+                    return
+                batch.append((job, prepared))
+                if len(batch) >= self.batch_size:
+                    infer()
+
+            def take_finished(limit: int) -> Iterator[Result]:
+                while finishing and (len(finishing) > limit or finishing[0].done()):
+                    yield finishing.popleft().result()
+
+            for job in jobs:
+                if isinstance(job, Result):
+                    yield job
+                    continue
+                decoding.append((job, pool.submit(self._prepare, job, options)))
+                while len(decoding) >= in_flight:
+                    yield from take_decoded()
+                yield from take_finished(in_flight)
+            while decoding:
+                yield from take_decoded()
+            if batch:
+                infer()
+            yield from take_finished(0)
+        finally:
+            # on Ctrl-C or an abandoned iterator, drop queued work instead of finishing it;
+            # images being written complete or leave only their hidden temporary file
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    # --- stages ------------------------------------------------------------------------------
+
+    def _model_input(self, picture: imageio.Picture) -> np.ndarray:
+        """The model's (1, R, R) normalised L: the grey squashed to the square render size."""
+        size = self.render_size
+        # reducing_gap: a box reduction first makes big photos quick to shrink (8-bit only in Pillow)
+        gap = None if picture.deep else 2.0
+        small = np.asarray(
+            Image.fromarray(picture.grey).resize((size, size), Image.Resampling.BILINEAR, reducing_gap=gap)
+        )
+        full_scale = 65535.0 if picture.deep else 255.0
+        lightness = color.grey_to_lightness(small.astype(np.float32) / np.float32(full_scale))
+        return color.normalise_l(lightness)[None].astype(np.float32)
+
+    def _render(
+        self, picture: imageio.Picture, ab: np.ndarray, sixteen_bits: bool
+    ) -> Image.Image | np.ndarray:
+        upsampled = render.upsample_ab(ab, picture.size, self.saturation)
+        if sixteen_bits:
+            return render.render16(picture.grey, upsampled)
+        grey = picture.grey
+        if picture.deep:
+            grey = ((grey.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+        return render.render8(grey, upsampled, picture.alpha)
+
+    def _prepare(self, job: Job, options: WriteOptions) -> _Prepared | Result:
+        started = time.perf_counter()
+        problem = _target_problem(job, options)
+        if problem is not None:
+            return problem
+        try:
+            picture = imageio.load(job.source, self.max_megapixels)
+            return _Prepared(picture, self._model_input(picture), started)
+        except imageio.ImageError as exc:
+            return _failed(job, str(exc), started)
+        except MemoryError:
+            return _failed(job, "out of memory decoding this image; lower --workers", started)
+        except Exception as exc:  # a decoder bug on one odd file must not stop the run
+            return _failed(job, f"cannot decode: {type(exc).__name__}: {exc}", started)
+
+    def _finish(self, job: Job, prepared: _Prepared, ab: np.ndarray, options: WriteOptions) -> Result:
+        picture = prepared.picture
+        fmt = _SUFFIX_FORMATS.get(job.target.suffix.lower(), "png")
+        try:
+            rgb = self._render(picture, ab, imageio.keeps_sixteen_bits(picture, fmt))
+            imageio.write_atomic(
+                job.target, lambda fh: imageio.encode(picture, rgb, fmt, options.quality, fh)
+            )
+            if options.compare:
+                side = _side_by_side(picture, rgb)
+                target = compare_path(job.target)
+                imageio.write_atomic(target, lambda fh: side.save(fh, format=imageio.OUTPUT_FORMATS[fmt][0]))
+        except OSError as exc:
+            return _failed(job, f"cannot write {job.target}: {exc.strerror or exc}", prepared.started)
+        except Exception as exc:  # an encoder refusing one odd image must not stop the run
+            return _failed(job, f"cannot encode: {type(exc).__name__}: {exc}", prepared.started)
+        note = (
+            f"multi-frame file: only the first of {picture.frames} frames was coloured"
+            if picture.frames > 1
+            else None
+        )
+        return Result(
+            str(job.source),
+            str(job.target),
+            "ok",
+            None,
+            _ms(prepared.started),
+            round(picture.megapixels, 3),
+            note,
+        )
+
+
+def compare_path(target: Path) -> Path:
+    """Where --compare writes its grey|colour picture: beside the result."""
+    return target.with_name(f"{target.stem}-compare{target.suffix}")
+
+
+def _side_by_side(picture: imageio.Picture, rgb: Image.Image | np.ndarray) -> Image.Image:
+    colour = (
+        rgb.convert("RGB") if isinstance(rgb, Image.Image) else Image.fromarray((rgb >> 8).astype(np.uint8))
+    )
+    grey = picture.grey if not picture.deep else (picture.grey >> 8).astype(np.uint8)
+    width, height = picture.size
+    side = Image.new("RGB", (2 * width, height))
+    side.paste(Image.fromarray(grey).convert("RGB"), (0, 0))
+    side.paste(colour, (width, 0))
+    return side
+
+
+def _target_problem(job: Job, options: WriteOptions) -> Result | None:
+    started = time.perf_counter()
+    try:
+        if job.target.resolve() == job.source.resolve():
+            return _failed(job, "the output would overwrite the input; choose another -o folder", started)
+        exists = job.target.exists()
+    except OSError as exc:
+        return _failed(job, f"cannot check the output: {exc}", started)
+    if exists and options.skip_existing:
+        return Result(str(job.source), str(job.target), "skipped", None, _ms(started), note="output exists")
+    if exists and not options.overwrite:
+        return _failed(
+            job, "the output exists; pass --overwrite to replace it or --skip-existing to keep it", started
+        )
+    return None
+
+
+def _failed(job: Job, error: str, started: float) -> Result:
+    return Result(str(job.source), str(job.target), "failed", error, _ms(started))
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000.0, 1)
+
+
+def stdin_is_image(head: bytes) -> bool:
+    """Whether the first bytes of standard input are an image rather than a list of paths."""
+    signatures = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"II*\x00", b"MM\x00*", b"GIF8")
+    bmp = head[:2] == b"BM" and head[6:10] == b"\0\0\0\0"  # a path list could start with "BM"
+    return head.startswith(signatures) or bmp or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")

@@ -1,0 +1,313 @@
+"""`colorcli colorize` run as a user runs it: a subprocess, real files, a real onnxruntime session."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageCms
+from skimage import data
+
+from colorcli import color, imageio
+
+
+def colorcli(*args: str, stdin: bytes | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "colorcli", *args], input=stdin, capture_output=True, cwd=cwd, timeout=120
+    )
+
+
+def _lightness_error(source: Path, result: Path) -> float:
+    grey = imageio.load(source).grey
+    grey = grey / (65535.0 if grey.dtype == np.uint16 else 255.0)
+    rgb = np.asarray(Image.open(result).convert("RGB")) / 255.0
+    return float(np.abs(color.rgb_to_lab(rgb)[..., 0] - color.grey_to_lightness(grey)).mean())
+
+
+def _png_bit_depth(path: Path) -> int:
+    return path.read_bytes()[24]  # IHDR: 8 signature + 8 chunk header + width + height, then depth
+
+
+@pytest.fixture(scope="module")
+def photo_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Real photos in several formats and modes, with broken files among them."""
+    root = tmp_path_factory.mktemp("tree") / "photos"
+    (root / "family" / "1950s").mkdir(parents=True)
+    astronaut, camera, coffee = data.astronaut(), data.camera(), data.coffee()
+    Image.fromarray(camera).save(root / "camera grey.jpg", quality=90)
+    Image.fromarray(astronaut).save(root / "family" / "astronaut rgb.jpg")
+    rgba = Image.fromarray(coffee).convert("RGBA")
+    rgba.putalpha(128)
+    rgba.save(root / "family" / "coffee-rgba.png")
+    Image.fromarray(camera.astype(np.uint16) * 257).save(root / "family" / "1950s" / "camera16.png")
+    Image.fromarray(camera.astype(np.uint16) * 257).save(root / "family" / "1950s" / "camera16.tif")
+    Image.fromarray(astronaut).convert("CMYK").save(root / "family" / "cmyk.tif")
+    Image.fromarray(coffee).convert("P").save(root / "family" / "palette.bmp")
+    Image.fromarray(data.chelsea()).convert("L").save(root / "family" / "ünïcode cat.webp")
+    Image.merge("LA", [Image.fromarray(camera)] * 2).save(root / "-dash la.png")
+    (root / "empty.jpg").write_bytes(b"")
+    (root / "family" / "notes.png").write_text("not an image")
+    truncated = (root / "camera grey.jpg").read_bytes()
+    (root / "family" / "truncated.jpg").write_bytes(truncated[: len(truncated) // 3])
+    return root
+
+
+BROKEN = {"empty.jpg", "notes.png", "truncated.jpg"}
+
+
+def test_a_folder_tree_becomes_a_mirrored_tree_of_colour_photos(
+    tiny_onnx_model: Path, photo_tree: Path
+) -> None:
+    run = colorcli("colorize", str(photo_tree), "--model", str(tiny_onnx_model), "--json", "--device", "cpu")
+    assert run.returncode == 1, run.stderr.decode()
+    records = [json.loads(line) for line in run.stdout.decode().splitlines()]
+    assert {Path(r["input"]).name for r in records} == {p.name for p in photo_tree.rglob("*") if p.is_file()}
+    assert {Path(r["input"]).name for r in records if r["status"] == "failed"} == BROKEN
+    assert all(r["error"] for r in records if r["status"] == "failed")
+    assert all({"input", "output", "status", "error", "ms"} <= r.keys() for r in records)
+    out = photo_tree.parent / "photos-colorized"
+    for record in records:
+        if record["status"] != "ok":
+            continue
+        source, result = Path(record["input"]), Path(record["output"])
+        assert result == out / source.relative_to(photo_tree)  # mirrored, same name and format
+        colour = Image.open(result)
+        assert colour.size == Image.open(source).size
+        assert colour.format == Image.open(source).format
+        assert _lightness_error(source, result) < 1.0, source.name
+    assert Image.open(out / "family" / "coffee-rgba.png").mode == "RGBA"
+    assert _png_bit_depth(out / "family" / "1950s" / "camera16.png") == 16
+    assert Image.open(out / "family" / "1950s" / "camera16.tif").tag_v2[258] == (16, 16, 16)
+    stderr = run.stderr.decode()
+    assert "on cpu" in stderr  # which device ran
+    assert "failed: " in stderr and "coloured, 0 skipped, 3 failed" in stderr
+    assert not list(out.rglob(".*"))  # no temporary files
+    assert not (photo_tree / "photos-colorized").exists()  # nothing written into the input tree
+
+
+def test_path_lists_and_streams_on_standard_input(
+    tiny_onnx_model: Path, photo_tree: Path, tmp_path: Path
+) -> None:
+    paths = [photo_tree / "camera grey.jpg", photo_tree / "-dash la.png"]
+    listing = b"\0".join(os.fsencode(p) for p in paths) + b"\0"
+    run = colorcli(
+        "colorize", "-", "-0", "-o", str(tmp_path / "o"), "--model", str(tiny_onnx_model), stdin=listing
+    )
+    assert run.returncode == 0, run.stderr.decode()
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["-dash la.png", "camera grey.jpg"]
+    assert "ok: " in run.stderr.decode()  # plain lines when stderr is not a terminal
+
+    piped = colorcli("colorize", "-", "--model", str(tiny_onnx_model), stdin=paths[0].read_bytes())
+    assert piped.returncode == 0, piped.stderr.decode()
+    (tmp_path / "piped.jpg").write_bytes(piped.stdout)
+    assert Image.open(tmp_path / "piped.jpg").mode == "RGB"
+    assert _lightness_error(paths[0], tmp_path / "piped.jpg") < 1.0
+
+    dashed = colorcli("colorize", "--model", str(tiny_onnx_model), "--", "-dash la.png", cwd=photo_tree)
+    assert dashed.returncode == 0, dashed.stderr.decode()
+    assert (photo_tree / "-dash la-colorized.png").is_file()
+    (photo_tree / "-dash la-colorized.png").unlink()
+
+
+def test_rerun_options_dry_run_and_compare(tiny_onnx_model: Path, tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(data.camera()).save(src / "a.png")
+    Image.fromarray(data.moon()).save(src / "b.jpg")
+    model = ("--model", str(tiny_onnx_model))
+
+    dry = colorcli("colorize", str(src), "--dry-run", *model)
+    assert dry.returncode == 0 and "would write" in dry.stderr.decode()
+    assert not (tmp_path / "in-colorized").exists()
+
+    first = colorcli("colorize", str(src), "--format", "webp", "--quality", "60", "--compare", *model)
+    assert first.returncode == 0, first.stderr.decode()
+    out = tmp_path / "in-colorized"
+    assert sorted(p.name for p in out.iterdir()) == ["a-compare.webp", "a.webp", "b-compare.webp", "b.webp"]
+    assert Image.open(out / "a-compare.webp").size == (1024, 512)
+
+    again = colorcli("colorize", str(src), "--format", "webp", *model)
+    assert again.returncode == 1 and "--overwrite" in again.stderr.decode()
+    (out / "b.webp").unlink()
+    resumed = colorcli("colorize", str(src), "--format", "webp", "--skip-existing", "--json", *model)
+    statuses = {
+        Path(r["input"]).name: r["status"] for r in map(json.loads, resumed.stdout.decode().splitlines())
+    }
+    assert resumed.returncode == 0 and statuses == {"a.png": "skipped", "b.jpg": "ok"}
+
+    both = colorcli("colorize", str(src), "--skip-existing", "--overwrite", *model)
+    assert both.returncode == 2
+
+
+def test_shards_split_a_job(tiny_onnx_model: Path, tmp_path: Path) -> None:
+    for i in range(8):
+        Image.fromarray(data.camera()[i * 8 : i * 8 + 64, :96]).save(tmp_path / f"{i}.png")
+    outputs = []
+    for k in (1, 2):
+        out = tmp_path / f"out{k}"
+        run = colorcli(
+            "colorize",
+            str(tmp_path / "*.png"),
+            "-o",
+            str(out),
+            "--shard",
+            f"{k}/2",
+            "--model",
+            str(tiny_onnx_model),
+        )
+        assert run.returncode == 0, run.stderr.decode()
+        outputs.append({p.name for p in out.rglob("*.png")})
+    assert outputs[0] and outputs[1] and not outputs[0] & outputs[1]
+    assert outputs[0] | outputs[1] == {f"{i}.png" for i in range(8)}
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["--shard", "3/2"], 2, "K must be between 1 and N"),
+        (["--format", "gif"], 2, "--format must be one of"),
+        (["--device", "cuda"], 1, "--device cuda needs onnxruntime-gpu"),
+        (["--model", "missing.onnx"], 1, "no such model file"),
+        (["-o", "a-file.txt"], 1, "cannot create the output folder"),
+    ],
+)
+def test_errors_are_one_clear_line(
+    tiny_onnx_model: Path, tmp_path: Path, args: list[str], code: int, message: str
+) -> None:
+    import onnxruntime
+
+    if "cuda" in args and "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("this machine has CUDA")
+    Image.fromarray(data.camera()).save(tmp_path / "a.png")
+    (tmp_path / "a-file.txt").write_text("x")
+    model = [] if "--model" in args else ["--model", str(tiny_onnx_model)]
+    run = colorcli("colorize", "a.png", *model, *args, cwd=tmp_path)
+    assert run.returncode == code
+    assert message in run.stderr.decode()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_read_only_output_folder(tiny_onnx_model: Path, tmp_path: Path) -> None:
+    Image.fromarray(data.camera()).save(tmp_path / "a.png")
+    (tmp_path / "ro").mkdir(mode=0o555)
+    run = colorcli("colorize", "a.png", "-o", "ro", "--model", str(tiny_onnx_model), cwd=tmp_path)
+    assert run.returncode == 1 and "not writable" in run.stderr.decode()
+
+
+def test_exif_orientation_and_multi_frame_end_to_end(tiny_onnx_model: Path, tmp_path: Path) -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 8  # rotate 90° counter-clockwise to display
+    exif[0x010F] = "Leica"  # Make
+    Image.fromarray(data.camera()[:, :200]).save(tmp_path / "sideways.jpg", exif=exif.tobytes())
+    pages = [Image.fromarray(data.camera()), Image.fromarray(data.moon())]
+    pages[0].save(tmp_path / "scan.tif", save_all=True, append_images=pages[1:])
+    run = colorcli("colorize", str(tmp_path), "--json", "--model", str(tiny_onnx_model))
+    assert run.returncode == 0, run.stderr.decode()
+    notes = {Path(r["input"]).name: r.get("note") for r in map(json.loads, run.stdout.decode().splitlines())}
+    assert "first of 2 frames" in notes["scan.tif"]
+    out = tmp_path.parent / f"{tmp_path.name}-colorized"
+    upright = Image.open(out / "sideways.jpg")
+    assert upright.size == (512, 200)
+    assert upright.getexif()[0x0112] == 1 and upright.getexif()[0x010F] == "Leica"
+    profile = ImageCms.ImageCmsProfile(io.BytesIO(upright.info["icc_profile"]))
+    assert "sRGB" in ImageCms.getProfileDescription(profile)
+    assert getattr(Image.open(out / "scan.tif"), "n_frames", 1) == 1
+
+
+def test_base_install_never_imports_torch_and_help_is_light(tiny_onnx_model: Path, tmp_path: Path) -> None:
+    Image.fromarray(data.camera()).save(tmp_path / "a.png")
+    script = f"""
+import sys
+class NoTorch:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("torch", "onnx", "onnxscript", "skimage"):
+            raise ImportError("blocked: " + name)
+sys.meta_path.insert(0, NoTorch())
+import colorcli.cli
+heavy = [m for m in ("numpy", "PIL", "onnxruntime", "rich") if m in sys.modules]
+assert not heavy, heavy
+sys.argv = ["colorcli", "colorize", "a.png", "-o", "out", "--model", {str(tiny_onnx_model)!r}]
+colorcli.cli.main()
+"""
+    run = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, timeout=120)
+    assert run.returncode == 0, run.stderr.decode()
+    assert (tmp_path / "out" / "a.png").is_file()
+
+
+def test_progress_bar_on_a_terminal(tiny_onnx_model: Path, tmp_path: Path) -> None:
+    import pty
+
+    Image.fromarray(data.camera()).save(tmp_path / "a.png")
+    (tmp_path / "bad.png").write_bytes(b"")
+    leader, follower = pty.openpty()
+    env = {**os.environ, "COLUMNS": "120", "TERM": "xterm"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "colorcli", "colorize", "a.png", "bad.png", "--model", str(tiny_onnx_model)],
+        cwd=tmp_path,
+        stderr=follower,
+        stdout=subprocess.PIPE,
+        timeout=120,
+        env=env,
+    )
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    screen = b"".join(chunks).decode(errors="replace")
+    assert proc.returncode == 1
+    assert "MP/s" in screen and "failed: 1" in screen  # the bar's columns
+    assert "ok: " not in screen  # no plain per-image lines on a terminal
+    assert "1 coloured, 0 skipped, 1 failed" in screen
+
+
+def test_interrupted_run_leaves_whole_images_and_a_rerun_finishes(
+    tiny_onnx_model: Path, tmp_path: Path
+) -> None:
+    import signal
+    import time
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(40):
+        Image.fromarray(np.roll(data.camera(), i * 7, axis=1)).save(src / f"{i:02d}.png")
+    out = tmp_path / "in-colorized"
+    args = [
+        sys.executable,
+        "-m",
+        "colorcli",
+        "colorize",
+        str(src),
+        "--model",
+        str(tiny_onnx_model),
+        "--workers",
+        "1",
+    ]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (out.is_dir() and any(out.glob("*.png"))):
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    written = sorted(out.glob("*.png"))
+    assert 0 < len(written) < 40  # really interrupted midway
+    for path in written:
+        Image.open(path).load()  # every visible output is a whole image
+    rerun = colorcli("colorize", str(src), "--model", str(tiny_onnx_model), "--skip-existing", "--json")
+    assert rerun.returncode == 0, rerun.stderr.decode()
+    statuses = [json.loads(line)["status"] for line in rerun.stdout.decode().splitlines()]
+    assert statuses.count("skipped") == len(written) and statuses.count("ok") == 40 - len(written)
+    assert sorted(p.name for p in out.glob("*.png")) == [f"{i:02d}.png" for i in range(40)]

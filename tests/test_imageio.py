@@ -1,0 +1,205 @@
+"""Reading every supported mode as grey + alpha + metadata, and writing results atomically."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+from PIL import Image, ImageCms
+from skimage import data
+
+from colorcli import color, imageio
+
+CAMERA = data.camera()  # 512×512 grey
+ASTRONAUT = data.astronaut()  # 512×512 RGB
+
+
+def _lightness(grey: np.ndarray) -> np.ndarray:
+    return color.grey_to_lightness(grey / (65535.0 if grey.dtype == np.uint16 else 255.0))
+
+
+@pytest.mark.parametrize(
+    ("mode", "make"),
+    [
+        ("L", lambda: Image.fromarray(CAMERA)),
+        ("1", lambda: Image.fromarray(CAMERA).convert("1")),
+        ("LA", lambda: Image.merge("LA", [Image.fromarray(CAMERA)] * 2)),
+        ("I;16", lambda: Image.fromarray(CAMERA.astype(np.uint16) * 257)),
+        ("RGB", lambda: Image.fromarray(ASTRONAUT)),
+        ("RGBA", lambda: Image.fromarray(ASTRONAUT).convert("RGBA")),
+        ("P", lambda: Image.fromarray(ASTRONAUT).convert("P")),
+        ("CMYK", lambda: Image.fromarray(ASTRONAUT).convert("CMYK")),
+    ],
+)
+def test_every_mode_becomes_grey_with_its_lightness(mode: str, make) -> None:
+    im = make()
+    assert im.mode == mode
+    picture = imageio.from_pil(im)
+    assert picture.size == im.size
+    assert picture.grey.dtype == (np.uint16 if mode == "I;16" else np.uint8)
+    assert (picture.alpha is not None) == (mode in ("LA", "RGBA"))
+    source = CAMERA if mode in ("L", "LA", "I;16") else np.asarray(im.convert("RGB"))
+    rgb = np.dstack([source] * 3) if source.ndim == 2 else source
+    reference = color.luminance_from_rgb(rgb / 255.0)
+    assert np.abs(_lightness(picture.grey) - reference).mean() < 0.5
+
+
+def test_unsupported_mode_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "float.tif"
+    Image.fromarray(CAMERA.astype(np.float32) / 255).save(path)
+    with pytest.raises(imageio.ImageError, match="unsupported image mode 'F'"):
+        imageio.load(path)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(b"", "not an image"), (b"hello, I am text", "not an image"), (None, "truncated")],
+)
+def test_broken_files_are_image_errors(tmp_path: Path, content: bytes | None, message: str) -> None:
+    path = tmp_path / "broken.jpg"
+    if content is None:
+        buffer = io.BytesIO()
+        Image.fromarray(CAMERA).save(buffer, "JPEG")
+        content = buffer.getvalue()[:2000]
+    path.write_bytes(content)
+    with pytest.raises(imageio.ImageError, match=message):
+        imageio.load(path)
+
+
+def test_missing_file_is_an_image_error(tmp_path: Path) -> None:
+    with pytest.raises(imageio.ImageError, match="no such file"):
+        imageio.load(tmp_path / "nope.png")
+
+
+def test_decompression_bomb_limit_can_be_raised(tmp_path: Path) -> None:
+    path = tmp_path / "big.png"
+    Image.new("L", (2000, 1500)).save(path)
+    with pytest.raises(imageio.ImageError, match=r"3 megapixels is over the limit of 2.*--max-megapixels"):
+        imageio.load(path, max_megapixels=2)
+    assert imageio.load(path, max_megapixels=4).size == (2000, 1500)
+
+
+def test_exif_orientation_applied_and_reset_other_tags_kept(tmp_path: Path) -> None:
+    path = tmp_path / "rotated.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise to display
+    exif[0x013B] = "Ansel Adams"  # Artist
+    Image.fromarray(CAMERA[:, :300]).save(path, exif=exif.tobytes())
+    picture = imageio.load(path)
+    assert picture.size == (512, 300)  # upright: width and height swapped
+    assert np.abs(picture.grey.astype(int) - np.rot90(CAMERA[:, :300], -1)).mean() < 3  # JPEG is lossy
+    out = io.BytesIO()
+    imageio.encode(picture, Image.new("RGB", picture.size), "jpg", 90, out)
+    written = Image.open(out).getexif()
+    assert written[0x0112] == 1
+    assert written[0x013B] == "Ansel Adams"
+
+
+def test_output_is_tagged_srgb_and_a_grey_profile_is_not_copied(tmp_path: Path) -> None:
+    path = tmp_path / "grey-profile.png"
+    grey_icc = ImageCms.ImageCmsProfile(
+        ImageCms.createProfile("LAB")
+    ).tobytes()  # stands in for a grey profile
+    Image.fromarray(CAMERA).save(path, icc_profile=grey_icc, dpi=(300, 300))
+    picture = imageio.load(path)
+    out = io.BytesIO()
+    imageio.encode(picture, Image.new("RGB", picture.size), "png", 90, out)
+    written = Image.open(out)
+    assert written.info["icc_profile"] == imageio.srgb_profile()
+    description = ImageCms.getProfileDescription(
+        ImageCms.ImageCmsProfile(io.BytesIO(written.info["icc_profile"]))
+    )
+    assert "sRGB" in description
+    assert round(written.info["dpi"][0]) == 300
+
+
+def test_png_text_and_alpha_are_kept() -> None:
+    from PIL.PngImagePlugin import PngInfo
+
+    text = PngInfo()
+    text.add_text("Title", "Grandparents, 1931")
+    buffer = io.BytesIO()
+    Image.merge("LA", [Image.fromarray(CAMERA), Image.fromarray(CAMERA[::-1])]).save(
+        buffer, "PNG", pnginfo=text
+    )
+    picture = imageio.load(io.BytesIO(buffer.getvalue()))
+    out = io.BytesIO()
+    imageio.encode(picture, Image.new("RGB", picture.size), "png", 90, out)
+    written = Image.open(out)
+    assert written.mode == "RGBA"
+    assert np.array_equal(np.asarray(written)[..., 3], CAMERA[::-1])
+    assert written.text["Title"] == "Grandparents, 1931"
+
+
+@pytest.mark.parametrize("fmt", ["png", "tiff"])
+@pytest.mark.parametrize("alpha", [False, True])
+def test_sixteen_bit_results_stay_sixteen_bit(tmp_path: Path, fmt: str, alpha: bool) -> None:
+    grey = (np.arange(64 * 48, dtype=np.uint32).reshape(48, 64) * 21).astype(np.uint16)
+    picture = imageio.Picture(
+        grey, CAMERA[:48, :64].copy() if alpha else None, fmt, info={"text": {"k": "v"}}
+    )
+    rgb = np.dstack([grey, grey // 2, grey // 3]).astype(np.uint16)
+    path = tmp_path / f"out.{fmt}"
+    imageio.write_atomic(path, lambda fh: imageio.encode(picture, rgb, fmt, 90, fh))
+    read = tifffile.imread(path) if fmt == "tiff" else np.asarray(_read_png16(path))
+    assert read.dtype == np.uint16
+    assert read.shape == (48, 64, 4 if alpha else 3)
+    assert np.array_equal(read[..., :3], rgb)
+    if alpha:
+        assert np.array_equal(read[..., 3], CAMERA[:48, :64].astype(np.uint16) * 257)
+    assert Image.open(path).size == (64, 48)  # other readers accept it too
+
+
+def _read_png16(path: Path) -> np.ndarray:
+    """A minimal reader for the unfiltered 16-bit PNGs colorcli writes (Pillow reads them as 8-bit)."""
+    import struct
+    import zlib
+
+    raw, pos, chunks = path.read_bytes(), 8, {}
+    while pos < len(raw):
+        (length,) = struct.unpack(">I", raw[pos : pos + 4])
+        kind = raw[pos + 4 : pos + 8]
+        chunks[kind] = chunks.get(kind, b"") + raw[pos + 8 : pos + 8 + length]
+        pos += 12 + length
+    width, height, depth, colour_type = struct.unpack(">IIBB", chunks[b"IHDR"][:10])
+    assert depth == 16
+    channels = {2: 3, 6: 4}[colour_type]
+    rows = np.frombuffer(zlib.decompress(chunks[b"IDAT"]), np.uint8).reshape(height, -1)
+    assert not rows[:, 0].any()  # filter type 0 on every row
+    return rows[:, 1:].copy().view(">u2").reshape(height, width, channels).astype(np.uint16)
+
+
+def test_sixteen_bit_grey_input_is_read_as_sixteen_bit(tmp_path: Path) -> None:
+    values = (CAMERA.astype(np.uint16) * 257 + 77).astype(np.uint16)
+    for name in ("g16.png", "g16.tif"):
+        Image.fromarray(values).save(tmp_path / name)
+        picture = imageio.load(tmp_path / name)
+        assert picture.deep
+        assert np.array_equal(picture.grey, values)
+
+
+def test_multi_frame_files_give_their_first_frame(tmp_path: Path) -> None:
+    path = tmp_path / "pages.tif"
+    frames = [Image.fromarray(CAMERA), Image.fromarray(CAMERA[::-1].copy())]
+    frames[0].save(path, save_all=True, append_images=frames[1:])
+    picture = imageio.load(path)
+    assert picture.frames == 2
+    assert np.array_equal(picture.grey, CAMERA)
+
+
+def test_write_atomic_leaves_nothing_behind_on_failure(tmp_path: Path) -> None:
+    target = tmp_path / "sub" / "out.jpg"
+
+    def half_then_crash(fh) -> None:
+        fh.write(b"half an image")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        imageio.write_atomic(target, half_then_crash)
+    assert list(target.parent.iterdir()) == []
+    imageio.write_atomic(target, lambda fh: fh.write(b"whole"))
+    assert target.read_bytes() == b"whole"
+    assert [p.name for p in target.parent.iterdir()] == ["out.jpg"]

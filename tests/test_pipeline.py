@@ -1,0 +1,190 @@
+"""Discovery, sharding and the Colorizer API, with a real onnxruntime session on real photos."""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from skimage import data
+
+from colorcli import color, pipeline
+
+
+def _touch_image(path: Path, size: tuple[int, int] = (24, 16)) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("L", size, 128).save(path)
+    return path
+
+
+def _jobs(items) -> list[pipeline.Job]:
+    return [j for j in items if isinstance(j, pipeline.Job)]
+
+
+def _lightness_error(grey: np.ndarray, colour: Image.Image) -> float:
+    rgb = np.asarray(colour.convert("RGB")) / 255.0
+    return float(np.abs(color.rgb_to_lab(rgb)[..., 0] - color.grey_to_lightness(grey / 255.0)).mean())
+
+
+# -- discovery ------------------------------------------------------------------------------
+
+
+def test_folder_is_mirrored_beside_itself_by_default(tmp_path: Path) -> None:
+    root = tmp_path / "photos"
+    for rel in ("a.jpg", "sub/b.png", "sub/deeper/c.tif", "notes.txt", ".hidden.jpg"):
+        (_touch_image(root / rel) if rel.endswith(("jpg", "png", "tif")) else (root / rel).write_text("x"))
+    jobs = _jobs(pipeline.discover([str(root)], None, "keep"))
+    out = tmp_path / "photos-colorized"
+    assert [(j.source.relative_to(root).as_posix(), j.target) for j in jobs] == [
+        ("a.jpg", out / "a.jpg"),
+        ("sub/b.png", out / "sub" / "b.png"),
+        ("sub/deeper/c.tif", out / "sub" / "deeper" / "c.tif"),
+    ]
+    flat = _jobs(pipeline.discover([str(root)], tmp_path / "o", "png", recursive=False))
+    assert [j.target for j in flat] == [tmp_path / "o" / "a.png"]
+
+
+def test_walk_skips_its_own_output_and_survives_symlink_loops(tmp_path: Path) -> None:
+    root = tmp_path / "in"
+    _touch_image(root / "x.jpg")
+    _touch_image(root / "out" / "old-result.jpg")  # the output folder, inside the input
+    (root / "loop").symlink_to(root, target_is_directory=True)
+    (root / "sub").mkdir()
+    (root / "sub" / "back").symlink_to(root / "sub", target_is_directory=True)
+    jobs = _jobs(pipeline.discover([str(root)], root / "out", "keep"))
+    assert [j.source.name for j in jobs] == ["x.jpg"]
+
+
+def test_loose_files_globs_and_missing_inputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    _touch_image(tmp_path / "d" / "-dash.jpg")
+    _touch_image(tmp_path / "d" / "with space ü.png")
+    items = list(
+        pipeline.discover(["d/*.jpg", "d/with space ü.png", "missing.jpg", "none*.png"], None, "keep")
+    )
+    jobs = _jobs(items)
+    assert [j.target for j in jobs] == [Path("d/-dash-colorized.jpg"), Path("d/with space ü-colorized.png")]
+    failures = [(r.input, r.error) for r in items if isinstance(r, pipeline.Result)]
+    assert failures == [
+        ("missing.jpg", "no such file or folder"),
+        ("none*.png", "the pattern matches no files"),
+    ]
+    mirrored = _jobs(pipeline.discover(["d/-dash.jpg", str(tmp_path / "d" / "-dash.jpg")], Path("o"), "webp"))
+    assert [j.target for j in mirrored] == [Path("o/d/-dash.webp"), Path("o/-dash.webp")]
+
+
+def test_shards_partition_the_files_deterministically(tmp_path: Path) -> None:
+    for i in range(40):
+        _touch_image(tmp_path / "in" / f"{i:02d}.png", (2, 2))
+    jobs = _jobs(pipeline.discover([str(tmp_path / "in")], None, "keep"))
+    shards = [[j for j in jobs if pipeline.in_shard(j, (k, 3))] for k in (1, 2, 3)]
+    assert sorted(j.source for s in shards for j in s) == [j.source for j in jobs]
+    assert all(len(s) > 5 for s in shards)
+    assert shards[1] == [j for j in jobs if pipeline.in_shard(j, (2, 3))]
+    assert pipeline.parse_shard("2/3") == (2, 3)
+    for bad in ("0/3", "4/3", "x", "1/0"):
+        with pytest.raises(ValueError, match="shard"):
+            pipeline.parse_shard(bad)
+
+
+def test_path_lists_from_standard_input() -> None:
+    lines = io.BytesIO(b"a.jpg\r\nwith space.png\n\n-dash.jpg")
+    assert list(pipeline.read_path_list(lines, nul=False)) == ["a.jpg", "with space.png", "-dash.jpg"]
+    nul = io.BytesIO("new\nline.jpg\0ü.png\0".encode())
+    assert list(pipeline.read_path_list(nul, nul=True)) == ["new\nline.jpg", "ü.png"]
+
+
+def test_stdin_image_detection() -> None:
+    buffer = io.BytesIO()
+    Image.new("L", (4, 4)).save(buffer, "PNG")
+    assert pipeline.stdin_is_image(buffer.getvalue()[:16])
+    assert not pipeline.stdin_is_image(b"photos/BMW 1960.jpg\n")
+
+
+# -- the Colorizer ----------------------------------------------------------------------------
+
+
+def test_colorizer_pickles_cheaply_and_opens_its_session_lazily(tiny_onnx_model: Path) -> None:
+    colorizer = pipeline.Colorizer(tiny_onnx_model, device="cpu")
+    assert colorizer._loaded is None
+    first = colorizer.colorize(Image.fromarray(data.camera()))
+    payload = pickle.dumps(colorizer)
+    assert len(payload) < 2000  # no session, no weights
+    clone = pickle.loads(payload)
+    assert clone._loaded is None
+    assert np.array_equal(np.asarray(clone.colorize(Image.fromarray(data.camera()))), np.asarray(first))
+    assert clone._loaded is not None
+
+
+@pytest.mark.parametrize("name", ["camera", "astronaut", "coffee"])
+def test_full_resolution_with_the_luminance_kept(tiny_onnx_model: Path, name: str) -> None:
+    photo = getattr(data, name)()
+    colorizer = pipeline.Colorizer(tiny_onnx_model, device="cpu", saturation=2.0)
+    result = colorizer.colorize(Image.fromarray(photo))
+    assert result.size == (photo.shape[1], photo.shape[0])
+    assert result.mode == "RGB"
+    grey = photo if photo.ndim == 2 else np.asarray(pipeline.imageio.from_pil(Image.fromarray(photo)).grey)
+    assert _lightness_error(grey, result) < 1.0
+    chroma = np.hypot(*color.rgb_to_lab(np.asarray(result) / 255.0)[..., 1:].transpose(2, 0, 1))
+    assert chroma.mean() > 1.0  # it really is coloured
+
+
+def test_colorize_keeps_alpha_and_handles_sixteen_bit(tiny_onnx_model: Path) -> None:
+    colorizer = pipeline.Colorizer(tiny_onnx_model, device="cpu")
+    rgba = Image.fromarray(data.astronaut()).convert("RGBA")
+    rgba.putalpha(Image.fromarray(data.camera()))
+    out = colorizer.colorize(rgba)
+    assert out.mode == "RGBA"
+    assert np.array_equal(np.asarray(out)[..., 3], data.camera())
+    deep = colorizer.colorize(Image.fromarray(data.camera().astype(np.uint16) * 257))
+    assert _lightness_error(data.camera(), deep) < 1.0
+
+
+def test_run_reports_failures_and_goes_on(tiny_onnx_model: Path, tmp_path: Path) -> None:
+    good = tmp_path / "in" / "good.png"
+    good.parent.mkdir()
+    Image.fromarray(data.camera()).save(good)
+    (tmp_path / "in" / "empty.jpg").write_bytes(b"")
+    (tmp_path / "in" / "text.png").write_text("not an image")
+    colorizer = pipeline.Colorizer(tiny_onnx_model, device="cpu", batch_size=2, workers=2)
+    results = {
+        Path(r.input).name: r
+        for r in colorizer.colorize_files(sorted((tmp_path / "in").iterdir()), tmp_path / "o")
+    }
+    assert results["good.png"].status == "ok"
+    assert results["empty.jpg"].status == results["text.png"].status == "failed"
+    assert "not an image" in results["empty.jpg"].error
+    assert Image.open(tmp_path / "o" / "good.png").size == (512, 512)
+    again = list(colorizer.colorize_files([good], tmp_path / "o"))
+    assert again[0].status == "failed" and "--overwrite" in again[0].error
+    skipped = list(
+        colorizer.colorize_files([good], tmp_path / "o", pipeline.WriteOptions(skip_existing=True))
+    )
+    assert skipped[0].status == "skipped"
+    same = list(colorizer.run([pipeline.Job(good, good)], pipeline.WriteOptions(overwrite=True)))
+    assert same[0].status == "failed" and "overwrite the input" in same[0].error
+    assert sorted(os.listdir(tmp_path / "o")) == ["good.png"]  # no temporary files left
+
+
+def test_many_files_stream_through_bounded_queues(tiny_onnx_model: Path, tmp_path: Path) -> None:
+    for i in range(40):
+        Image.fromarray(data.camera()[i : i + 64, :80]).save(tmp_path / f"{i:02d}.png")
+    consumed = []
+
+    def jobs():
+        for path in sorted(tmp_path.glob("*.png")):
+            consumed.append(path)
+            yield pipeline.Job(path, tmp_path / "o" / path.name)
+
+    colorizer = pipeline.Colorizer(tiny_onnx_model, device="cpu", batch_size=3, workers=2)
+    results = colorizer.run(jobs(), pipeline.WriteOptions())
+    first = next(results)
+    assert first.status == "ok"
+    # discovery is pulled lazily: at most the decode queue, a batch and the encode queue ahead
+    assert len(consumed) <= 2 * (2 * 2 + 3) + 3 + 1
+    rest = list(results)
+    assert len(rest) == 39 and all(r.status == "ok" for r in rest)

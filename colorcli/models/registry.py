@@ -40,7 +40,7 @@ ARCHITECTURES: dict[str, Architecture] = {
             "unet:UNetGenerator",
             "discriminators:PixelDiscriminator",
             {"width": 64, "depth": 4, "max_mult": 8, "dropout": 0.5},
-            {"width": 64, "norm": "spectral"},
+            {"width": 16, "norm": "spectral"},
         ),
         Architecture(
             "unet-bn",
@@ -48,7 +48,7 @@ ARCHITECTURES: dict[str, Architecture] = {
             "unet:UNetGenerator",
             "discriminators:PixelDiscriminator",
             {"width": 64, "depth": 4, "max_mult": 8, "dropout": 0.5},
-            {"width": 64, "norm": "batch"},
+            {"width": 16, "norm": "batch"},
         ),
     )
 }

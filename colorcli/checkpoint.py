@@ -11,10 +11,10 @@ configuration), ``image_size`` and ``metrics`` (the last validation figures).
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from colorcli.atomic import write_atomic
 
 CHECKPOINT_FORMAT = 1
 REQUIRED_KEYS = ("format", "arch", "generator_args", "generator")
@@ -44,22 +44,7 @@ def save(state: dict[str, Any], path: str | Path) -> None:
     """
     import torch
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(state, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        # mkstemp creates the file 0600; a checkpoint gets the usual permissions
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(Path(path), lambda fh: torch.save(state, fh), sync=True)
 
 
 def load(path: str | Path, map_location: str = "cpu") -> dict[str, Any]:

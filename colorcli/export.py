@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import os
 import tempfile
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -25,6 +24,8 @@ from typing import Any
 import numpy as np
 
 from colorcli import __version__, color, metadata
+from colorcli.atomic import write_atomic
+from colorcli.metrics import psnr
 
 PRECISIONS = ("fp32", "fp16", "int8")
 FP32_TOLERANCE = 1e-4  # largest |ONNX - PyTorch| in normalised a,b units an fp32 export may show
@@ -479,12 +480,6 @@ def colorize_with(session: Any, rgb: np.ndarray) -> np.ndarray:
     return color.lab_to_rgb(np.concatenate([lab[..., :1], ab], axis=-1))
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    """PSNR in dB of two images in [0, 1] (identical images: inf)."""
-    mse = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
-    return float("inf") if mse == 0 else float(10.0 * np.log10(1.0 / mse))
-
-
 def quality_check(
     fp32_model: bytes | str | Path, other_model: bytes | str | Path, render_size: int
 ) -> list[QualityCase]:
@@ -540,27 +535,7 @@ def log_quality(log: Callable[[str], None], precision: str, report: ExportReport
 
 
 def _write_atomically(data: bytes, output: Path) -> None:
-    """Temporary file in the target folder, fsync, rename: never a partial model at ``output``."""
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)
+        write_atomic(output, lambda fh: fh.write(data), sync=True)
     except OSError as exc:
-        raise ExportError(f"cannot write to {output.parent} ({exc.strerror})") from None
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a model is as shareable as any file
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, output)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
         raise ExportError(f"cannot write {output} ({exc.strerror})") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

@@ -14,11 +14,8 @@ from __future__ import annotations
 
 import functools
 import io
-import os
 import struct
-import tempfile
 import zlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -210,27 +207,6 @@ def encode(picture: Picture, rgb: Image.Image | np.ndarray, fmt: str, quality: i
 
 def keeps_sixteen_bits(picture: Picture, fmt: str) -> bool:
     return picture.deep and fmt in _SIXTEEN_BIT_FORMATS
-
-
-def write_atomic(path: Path, write: Callable[[BinaryIO], None]) -> None:
-    """Create ``path`` through a temporary file in its folder and a rename: never half-written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-@functools.lru_cache(maxsize=1)
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:

@@ -24,6 +24,7 @@ import numpy as np
 from PIL import Image
 
 from colorcli import color, imageio, render, runtime
+from colorcli.atomic import write_atomic
 
 _SUFFIX_FORMATS = {".jpg": "jpg", ".jpeg": "jpg", ".png": "png", ".webp": "webp", ".tif": "tiff"}
 _SUFFIX_FORMATS |= {".tiff": "tiff", ".bmp": "bmp"}
@@ -398,13 +399,11 @@ class Colorizer:
         fmt = _SUFFIX_FORMATS.get(job.target.suffix.lower(), "png")
         try:
             rgb = self._render(picture, ab, imageio.keeps_sixteen_bits(picture, fmt))
-            imageio.write_atomic(
-                job.target, lambda fh: imageio.encode(picture, rgb, fmt, options.quality, fh)
-            )
+            write_atomic(job.target, lambda fh: imageio.encode(picture, rgb, fmt, options.quality, fh))
             if options.compare:
                 side = _side_by_side(picture, rgb)
                 target = compare_path(job.target)
-                imageio.write_atomic(target, lambda fh: side.save(fh, format=imageio.OUTPUT_FORMATS[fmt][0]))
+                write_atomic(target, lambda fh: side.save(fh, format=imageio.OUTPUT_FORMATS[fmt][0]))
         except OSError as exc:
             return _failed(job, f"cannot write {job.target}: {exc.strerror or exc}", prepared.started)
         except Exception as exc:  # an encoder refusing one odd image must not stop the run

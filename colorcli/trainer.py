@@ -259,6 +259,7 @@ class Trainer:
 
         records = data.find_records(cfg.data, cfg.val_fraction)
         train, val, self.summary = data.select(records, threads=max(cfg.workers, 1), warn=self.log)
+        self.summary.sources = [Path(p).name for p in cfg.data]
         if cfg.limit:
             train = train[: cfg.limit]
         if cfg.val_limit and len(val) > cfg.val_limit:

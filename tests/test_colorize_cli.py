@@ -311,3 +311,23 @@ def test_interrupted_run_leaves_whole_images_and_a_rerun_finishes(
     statuses = [json.loads(line)["status"] for line in rerun.stdout.decode().splitlines()]
     assert statuses.count("skipped") == len(written) and statuses.count("ok") == 40 - len(written)
     assert sorted(p.name for p in out.glob("*.png")) == [f"{i:02d}.png" for i in range(40)]
+
+
+def test_the_shipped_model_colours_with_no_model_option_from_any_directory(tmp_path: Path) -> None:
+    from colorcli import runtime
+
+    info = runtime.read_info(runtime.default_model_path())
+    assert info.arch == "unet-sn" and info.render_size >= 128
+    shown = colorcli("info")
+    assert shown.returncode == 0 and b"unet-sn" in shown.stdout and b"colorcli-default.onnx" in shown.stdout
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.fromarray(data.astronaut()).convert("L").save(photos / "astronaut.jpg", quality=95)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    proc = colorcli("colorize", str(photos), cwd=elsewhere)
+    assert proc.returncode == 0, proc.stderr
+    result = tmp_path / "photos-colorized" / "astronaut.jpg"
+    assert _lightness_error(photos / "astronaut.jpg", result) < 1.0
+    lab = color.rgb_to_lab(np.asarray(Image.open(result).convert("RGB")) / 255.0)
+    assert np.hypot(lab[..., 1], lab[..., 2]).mean() > 3.0  # it is coloured, not grey

@@ -12,6 +12,7 @@ from PIL import Image, ImageCms
 from skimage import data
 
 from colorcli import color, imageio
+from colorcli.atomic import write_atomic
 
 CAMERA = data.camera()  # 512×512 grey
 ASTRONAUT = data.astronaut()  # 512×512 RGB
@@ -143,7 +144,7 @@ def test_sixteen_bit_results_stay_sixteen_bit(tmp_path: Path, fmt: str, alpha: b
     )
     rgb = np.dstack([grey, grey // 2, grey // 3]).astype(np.uint16)
     path = tmp_path / f"out.{fmt}"
-    imageio.write_atomic(path, lambda fh: imageio.encode(picture, rgb, fmt, 90, fh))
+    write_atomic(path, lambda fh: imageio.encode(picture, rgb, fmt, 90, fh))
     read = tifffile.imread(path) if fmt == "tiff" else np.asarray(_read_png16(path))
     assert read.dtype == np.uint16
     assert read.shape == (48, 64, 4 if alpha else 3)
@@ -198,8 +199,8 @@ def test_write_atomic_leaves_nothing_behind_on_failure(tmp_path: Path) -> None:
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        imageio.write_atomic(target, half_then_crash)
+        write_atomic(target, half_then_crash)
     assert list(target.parent.iterdir()) == []
-    imageio.write_atomic(target, lambda fh: fh.write(b"whole"))
+    write_atomic(target, lambda fh: fh.write(b"whole"))
     assert target.read_bytes() == b"whole"
     assert [p.name for p in target.parent.iterdir()] == ["out.jpg"]

@@ -13,12 +13,21 @@ from colorcli.commands._common import fail, usage_error
 
 
 def info(
-    model: Path = typer.Argument(..., help="An ONNX model written by 'colorcli export'.", show_default=False),
+    model: Path | None = typer.Argument(
+        None,
+        help="An ONNX model written by 'colorcli export' (default: the shipped model).",
+        show_default=False,
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of text."),
 ) -> None:
     """Show a model's metadata (architecture, render size, training data, metrics), inputs and outputs."""
     from colorcli import runtime
 
+    if model is None:
+        try:
+            model = runtime.default_model_path()
+        except runtime.ModelLoadError as exc:
+            fail(str(exc))
     if not model.is_file():
         usage_error(f"{model}: no such model file")
     try:

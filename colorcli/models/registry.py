@@ -22,6 +22,8 @@ class Architecture:
     min_image_size: int = 16  # smallest training size the discriminator's receptive field fits
 
 
+_UNET = {"width": 64, "depth": 4, "max_mult": 8, "dropout": 0.5}
+
 ARCHITECTURES: dict[str, Architecture] = {
     a.name: a
     for a in (
@@ -39,7 +41,7 @@ ARCHITECTURES: dict[str, Architecture] = {
             "U-Net generator + 1×1 pixel PatchGAN, spectral norm (paper §1.2, the study's best)",
             "unet:UNetGenerator",
             "discriminators:PixelDiscriminator",
-            {"width": 64, "depth": 4, "max_mult": 8, "dropout": 0.5},
+            _UNET,
             {"width": 16, "norm": "spectral"},
         ),
         Architecture(
@@ -47,7 +49,7 @@ ARCHITECTURES: dict[str, Architecture] = {
             "U-Net generator + 1×1 pixel PatchGAN, batch norm (paper §1.3)",
             "unet:UNetGenerator",
             "discriminators:PixelDiscriminator",
-            {"width": 64, "depth": 4, "max_mult": 8, "dropout": 0.5},
+            _UNET,
             {"width": 16, "norm": "batch"},
         ),
     )

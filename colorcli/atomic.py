@@ -1,0 +1,40 @@
+"""Atomic file creation, for every file colorcli writes (images, models, checkpoints)."""
+
+from __future__ import annotations
+
+import functools
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+
+def write_atomic(path: Path, write: Callable[[BinaryIO], object], sync: bool = False) -> None:
+    """Create ``path`` through a temporary file in its folder and a rename: a reader, or a
+    process killed at any moment, sees the old file or the whole new one, never half of it.
+
+    ``sync`` flushes the data to disk before the rename (models and checkpoints: worth the
+    wait; thousands of photos: left to the OS).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            if sync:
+                fh.flush()
+                os.fsync(fh.fileno())
+        # mkstemp creates files 0600; the result gets the permissions any new file would
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@functools.lru_cache(maxsize=1)
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

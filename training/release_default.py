@@ -1,0 +1,86 @@
+"""Package a training run as the shipped default model in weights/.
+
+    python training/release_default.py runs/default [--render-size 256]
+
+Writes ``weights/colorcli-default.onnx`` (int8, statically calibrated on training photos: a
+quarter of the fp32 size at the same quality, see the export report it prints) and
+``weights/colorcli-default.pt``: the run's best generator and discriminator, weights stored in
+bfloat16 to stay small, for ``colorcli train --init`` (fine-tuning) and ``colorcli export``
+(other precisions, e.g. fp16 for GPUs). Optimiser state is dropped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tarfile
+import tempfile
+from pathlib import Path
+
+import torch
+
+from colorcli import checkpoint
+from colorcli.export import export_model
+
+WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
+KEEP = (
+    "format",
+    "arch",
+    "generator_args",
+    "discriminator_args",
+    "epoch",
+    "step",
+    "colorcli_version",
+    "data",
+    "config",
+    "image_size",
+    "metrics",
+)
+
+
+def slim_checkpoint(state: dict, path: Path) -> None:
+    slim = {k: state[k] for k in KEEP if k in state}
+    for net in ("generator", "discriminator"):
+        slim[net] = {k: v.to(torch.bfloat16) if v.is_floating_point() else v for k, v in state[net].items()}
+    checkpoint.save(slim, path)
+
+
+def calibration_photos(archives: list[str], folder: Path, per_archive: int = 13) -> Path:
+    """A few training photos from each archive, evenly spread, for int8 calibration."""
+    for archive in archives:
+        if not tarfile.is_tarfile(archive):
+            continue
+        with tarfile.open(archive) as tf:
+            members = [m for m in tf if m.isfile() and "/train/" in m.name]
+            for m in members[:: max(1, len(members) // per_archive)][:per_archive]:
+                (folder / Path(m.name).name).write_bytes(tf.extractfile(m).read())
+    return folder
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("run", type=Path, help="run folder (its checkpoints/best.pt is used)")
+    parser.add_argument("--render-size", type=int, default=256)
+    args = parser.parse_args()
+
+    source = checkpoint.resolve(args.run)
+    state = checkpoint.load(source)
+    slim_path = WEIGHTS / "colorcli-default.pt"
+    slim_checkpoint(state, slim_path)
+    print(
+        f"wrote {slim_path} ({slim_path.stat().st_size / 1e6:.1f} MB) from {source}, epoch {state['epoch']}"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        calib = calibration_photos(state["config"]["data"], Path(tmp))
+        export_model(
+            slim_path,
+            WEIGHTS / "colorcli-default.onnx",
+            render_size=args.render_size,
+            precision="int8",
+            calibration=calib,
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -76,6 +76,9 @@ def train(
         None, help="Validation share when the data has no val/ folder."
     ),
     limit: int | None = typer.Option(None, help="Use at most this many training images (0: all)."),
+    val_limit: int | None = typer.Option(
+        None, help="Validate on at most this many images, spread over the split (default 2000; 0: all)."
+    ),
     epoch_size: int | None = typer.Option(
         None, help="Images per epoch, drawn afresh each epoch, for frequent checkpoints (0: full pass)."
     ),

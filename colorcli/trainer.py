@@ -507,9 +507,11 @@ class Trainer:
             for c in range(n):
                 y, x = pad + r * (s + pad), pad + c * (s + pad)
                 canvas[:, y : y + s, x : x + s] = row[c].cpu()
-        image = (canvas.permute(1, 2, 0).clamp(0, 1) * 255 + 0.5).byte().numpy()
+        image = Image.fromarray((canvas.permute(1, 2, 0).clamp(0, 1) * 255 + 0.5).byte().numpy())
+        zoom = max(1, 96 // s)  # CIFAR's 32 px tiles are shown at 96 px, pixels kept sharp
+        image = image.resize((image.width * zoom, image.height * zoom), Image.NEAREST)
         path.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(image).save(path)
+        image.save(path)
 
     def close(self) -> None:
         self.dist.close()

@@ -15,9 +15,10 @@ import argparse
 import json
 import subprocess
 import sys
-import tarfile
 import tempfile
 from pathlib import Path
+
+from archive_sample import extract_spread
 
 PAPER = {  # the study's table; Model 1 (resnet-sn) never finished an epoch
     "resnet-sn": None,
@@ -32,15 +33,6 @@ def colorcli(*args: str) -> str:
     return subprocess.run(
         [sys.executable, "-m", "colorcli", *args], check=True, capture_output=True, text=True
     ).stdout
-
-
-def test_images(folder: Path, count: int) -> Path:
-    """``count`` CIFAR-10 test images, evenly spread over the classes, as files to evaluate."""
-    with tarfile.open(CIFAR_TEST) as tf:
-        members = [m for m in tf if m.isfile()]
-        for m in members[:: max(1, len(members) // count)][:count]:
-            (folder / Path(m.name).name).write_bytes(tf.extractfile(m).read())
-    return folder
 
 
 def main() -> None:
@@ -88,7 +80,7 @@ def main() -> None:
             colorcli("export", run, "-o", str(model), "--render-size", "32")
             models += ["--model", str(model)]
         (Path(tmp) / "test").mkdir()
-        photos = test_images(Path(tmp) / "test", args.test_images)
+        photos = extract_spread(CIFAR_TEST, Path(tmp) / "test", args.test_images)
         report = json.loads(
             colorcli("evaluate", str(photos), *models, "--json", "--max-side", "32", "--grid", str(args.grid))
         )

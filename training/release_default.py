@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 import torch
+from archive_sample import extract_spread
 
 from colorcli import checkpoint
 from colorcli.export import export_model
@@ -47,12 +48,8 @@ def slim_checkpoint(state: dict, path: Path) -> None:
 def calibration_photos(archives: list[str], folder: Path, per_archive: int = 13) -> Path:
     """A few training photos from each archive, evenly spread, for int8 calibration."""
     for archive in archives:
-        if not tarfile.is_tarfile(archive):
-            continue
-        with tarfile.open(archive) as tf:
-            members = [m for m in tf if m.isfile() and "/train/" in m.name]
-            for m in members[:: max(1, len(members) // per_archive)][:per_archive]:
-                (folder / Path(m.name).name).write_bytes(tf.extractfile(m).read())
+        if tarfile.is_tarfile(archive):
+            extract_spread(archive, folder, per_archive, within="/train/")
     return folder
 
 

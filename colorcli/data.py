@@ -174,7 +174,6 @@ class DataSummary:
     grey: int = 0
     corrupt: int = 0
     sources: list[str] = field(default_factory=list)
-    corrupt_files: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -199,7 +198,6 @@ def select(
             summary.grey += 1
         elif why is not None:
             summary.corrupt += 1
-            summary.corrupt_files.append(rec.key)
             warn(f"skipping {rec.key}: {why}")
         else:
             (val if rec.split == "val" else train).append(rec)

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from colorcli import __version__, checkpoint, color, data
+from colorcli import __version__, checkpoint, color, data, rebalance
 from colorcli.models import registry
 
 
@@ -50,6 +50,7 @@ class TrainConfig:
     l1_weight: float = 0.985
     real_label: float = 1.0  # < 1 is one-sided label smoothing
     disc_pixels: float = 1.0  # pixel discriminator: fraction of pixels its loss is estimated on
+    rebalance: float = 0.0  # weight rare colours in the L1 term (rebalance.py); 0: plain L1
     val_fraction: float = 0.05
     crop_scale: float = 0.8
     limit: int = 0  # use at most this many training images (0: all)
@@ -87,6 +88,8 @@ def _validate(cfg: TrainConfig) -> None:
         raise ConfigError(f"unknown precision {cfg.precision!r}; use auto, fp32, bf16 or fp16")
     if not 0 < cfg.disc_pixels <= 1:
         raise ConfigError("--disc-pixels must be in (0, 1]")
+    if not 0 <= cfg.rebalance <= 1:
+        raise ConfigError("--rebalance must be in [0, 1]")
     if cfg.epochs < 1 or cfg.batch_size < 1:
         raise ConfigError("--epochs and --batch-size must be at least 1")
 
@@ -276,6 +279,21 @@ class Trainer:
             f"data: {len(train)} training and {len(val)} validation images; skipped "
             f"{self.summary.grey} near-grey and {self.summary.corrupt} unreadable"
         )
+        self.rarity = self._colour_prior(train) if cfg.rebalance else None
+
+    def _colour_prior(self, train: list[data.Record]) -> rebalance.ColourRarity:
+        """The a,b histogram of up to 512 training images (centre crops), spread over the set;
+        recomputed identically on resume, so it needs no place in the checkpoint."""
+        sample = _spread(train, min(512, len(train)))
+        images = data.ColourDataset(sample, self.cfg.image_size, False, self.cfg.seed)
+        # its own generator: the global RNG, restored on resume, must not move
+        loader = torch.utils.data.DataLoader(
+            images, batch_size=self.cfg.batch_size, num_workers=self.cfg.workers, generator=torch.Generator()
+        )
+        with torch.no_grad():
+            return rebalance.ColourRarity.from_batches(
+                (self._lab(batch)[2] for batch in loader), self.cfg.rebalance
+            )
 
     # ---- checkpoints -------------------------------------------------------------------------
 
@@ -376,10 +394,13 @@ class Trainer:
             d_gen = self.disc(g_in)
         self.disc.requires_grad_(True)
         adv = _bce(d_gen, 1.0)
-        l1 = (fake.float() - ab).abs().mean()
+        error = (fake.float() - ab).abs()
+        l1 = error.mean()
         if train:
+            # the reported L1 stays plain, so runs with and without rebalancing compare
+            fit = (error * self.rarity.weights(ab)).mean() if self.rarity is not None else l1
             self.opt_g.zero_grad(set_to_none=True)
-            (cfg.adv_weight * adv + cfg.l1_weight * l1).backward()
+            (cfg.adv_weight * adv + cfg.l1_weight * fit).backward()
             self.opt_g.step()
             self.sched_g.step()
             self.sched_d.step()

@@ -118,11 +118,15 @@ def test_overfits_eight_images(tmp_path):
 
 
 def test_resume_is_exact(folder, tmp_path):
-    straight = Trainer(tiny_config(folder, tmp_path / "a", epochs=2, seed=5), log=lambda m: None)
+    # with colour rebalancing, whose prior is rebuilt (identically) on resume
+    settings = {"seed": 5, "rebalance": 0.5}
+    straight = Trainer(tiny_config(folder, tmp_path / "a", epochs=2, **settings), log=lambda m: None)
     straight.fit()
-    part = Trainer(tiny_config(folder, tmp_path / "b", epochs=1, seed=5), log=lambda m: None)
+    part = Trainer(tiny_config(folder, tmp_path / "b", epochs=1, **settings), log=lambda m: None)
     part.fit()
-    resumed = Trainer(tiny_config(folder, tmp_path / "b", epochs=2, seed=5), resume=True, log=lambda m: None)
+    resumed = Trainer(
+        tiny_config(folder, tmp_path / "b", epochs=2, **settings), resume=True, log=lambda m: None
+    )
     assert resumed.epoch == 1
     resumed.fit()
     for (name, a), b in zip(
@@ -220,6 +224,7 @@ def test_ddp_two_gloo_processes_agree(folder, tmp_path):
         ("missing-data", "no such file or folder"),
         ("empty-data", "no images found"),
         ("tiny-size", "too small"),
+        ("bad-rebalance", "--rebalance must be in [0, 1]"),
         ("existing-out", "--resume"),
         ("resume-nothing", "no run to resume"),
     ],
@@ -240,6 +245,8 @@ def test_bad_input_is_a_one_line_usage_error(folder, tmp_path, case, message):
         argv["--data"] = str(tmp_path / "empty")
     elif case == "tiny-size":
         argv["--image-size"] = "8"
+    elif case == "bad-rebalance":
+        argv["--rebalance"] = "1.5"
     elif case == "existing-out":
         argv["--out"] = str(existing)
     elif case == "resume-nothing":
@@ -250,3 +257,14 @@ def test_bad_input_is_a_one_line_usage_error(folder, tmp_path, case, message):
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert (existing / "keep.txt").read_text() == "precious"
     assert not new_run.exists()
+
+
+def test_rebalancing_changes_the_generator_step(folder, tmp_path):
+    def first_step(rebalance: float) -> list[torch.Tensor]:
+        cfg = tiny_config(folder, tmp_path / f"r{rebalance}", limit=4, seed=3, rebalance=rebalance)
+        trainer = Trainer(cfg, log=lambda m: None)
+        trainer.fit()
+        return [p.detach() for p in trainer.gen.parameters()]
+
+    plain, rebalanced = first_step(0.0), first_step(0.5)
+    assert any(not torch.equal(a, b) for a, b in zip(plain, rebalanced, strict=True))

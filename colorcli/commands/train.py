@@ -68,6 +68,11 @@ def train(
     disc_pixels: float | None = typer.Option(
         None, help="Pixel discriminators: fraction of pixels the loss is estimated on (1: all)."
     ),
+    rebalance: float | None = typer.Option(
+        None,
+        help="Weight rare colours in the L1 term against desaturated results (Zhang et al. 2016): "
+        "0 off, 0.5 their setting, 1 full inverse frequency.",
+    ),
     width: int | None = typer.Option(None, help="Generator base width (channels of its first layer)."),
     depth: int | None = typer.Option(None, help="U-Net: number of downsampling steps."),
     blocks: int | None = typer.Option(None, help="ResNet: number of residual blocks."),

@@ -198,7 +198,7 @@ def _decoded_path(item: bytes, nul: bool) -> Iterator[str]:
 @dataclass
 class _Prepared:
     picture: imageio.Picture
-    l_norm: np.ndarray  # (1, R, R) float32
+    l_norm: np.ndarray  # (1, R, R) float32, R at most the render size
     started: float
 
 
@@ -317,9 +317,14 @@ class Colorizer:
             batch: list[tuple[Job, _Prepared]] = []
 
             def infer() -> None:
-                ab = model.run(np.stack([prepared.l_norm for _, prepared in batch]))
-                for (job, prepared), ab_one in zip(batch, ab, strict=True):
-                    finishing.append(pool.submit(self._finish, job, prepared, ab_one, options))
+                # photos smaller than the render size run at their own size, in their own batch
+                shapes: dict[tuple[int, ...], list[tuple[Job, _Prepared]]] = {}
+                for item in batch:
+                    shapes.setdefault(item[1].l_norm.shape, []).append(item)
+                for group in shapes.values():
+                    ab = model.run(np.stack([prepared.l_norm for _, prepared in group]))
+                    for (job, prepared), ab_one in zip(group, ab, strict=True):
+                        finishing.append(pool.submit(self._finish, job, prepared, ab_one, options))
                 batch.clear()
 
             def take_decoded() -> Iterator[Result]:
@@ -357,8 +362,14 @@ class Colorizer:
     # --- stages ------------------------------------------------------------------------------
 
     def _model_input(self, picture: imageio.Picture) -> np.ndarray:
-        """The model's (1, R, R) normalised L: the grey squashed to the square render size."""
-        size = self.render_size
+        """The model's (1, R, R) normalised L: the grey squashed to the square render size, or
+        to the photo's longer side when that is smaller.
+
+        Never upscaling keeps the model at the scale it learnt on: a thumbnail blown up to the
+        render size grows false colour (on the validation split's 64 to 160 pixel photos, PSNR
+        fell by more than a decibel), and a small input is quicker.
+        """
+        size = min(self.render_size, max(picture.size))
         # reducing_gap: a box reduction first makes big photos quick to shrink (8-bit only in Pillow)
         gap = None if picture.deep else 2.0
         small = np.asarray(

@@ -188,3 +188,19 @@ def test_many_files_stream_through_bounded_queues(tiny_onnx_model: Path, tmp_pat
     assert len(consumed) <= 2 * (2 * 2 + 3) + 3 + 1
     rest = list(results)
     assert len(rest) == 39 and all(r.status == "ok" for r in rest)
+
+
+def test_small_photos_are_never_upscaled_for_the_model(tiny_onnx_model: Path, tmp_path: Path) -> None:
+    sizes = {"big.png": (160, 100), "small.png": (40, 30), "small2.png": (30, 40)}
+    for name, size in sizes.items():
+        Image.fromarray(data.camera()[: size[1], : size[0]]).save(tmp_path / name)
+    colorizer = pipeline.Colorizer(tiny_onnx_model, device="cpu", batch_size=8, workers=1)
+    seen: list[tuple[int, ...]] = []
+    model = colorizer.model
+    run = model.run
+    model.run = lambda l_norm: (seen.append(l_norm.shape), run(l_norm))[1]  # type: ignore[method-assign]
+    results = list(colorizer.colorize_files(sorted(tmp_path.glob("*.png")), tmp_path / "o"))
+    assert [r.status for r in results] == ["ok"] * 3
+    # the render size (64) for the big photo; the two small ones at their longer side, batched together
+    assert sorted(seen) == [(1, 1, 64, 64), (2, 1, 40, 40)]
+    assert Image.open(tmp_path / "o" / "small.png").size == (40, 30)

@@ -115,11 +115,45 @@ def from_pil(im: Image.Image) -> Picture:
     if len(exif) and im.format != "TIFF":
         exif[_ORIENTATION] = 1
         exif_bytes = exif.tobytes()
-    grey, alpha = _grey_and_alpha(upright)
+    grey, alpha = _grey_and_alpha(_to_srgb(upright, im.info.get("icc_profile")))
     keep = {k: im.info[k] for k in ("dpi", "xmp", "comment") if k in im.info}
     if im.format == "PNG":
         keep["text"] = {k: v for k, v in getattr(im, "text", {}).items() if isinstance(v, str)}
     return Picture(grey, alpha, _FORMAT_NAMES.get(im.format or "", "png"), exif_bytes, keep, frames)
+
+
+def _to_srgb(im: Image.Image, icc: bytes | None) -> Image.Image:
+    """The pixels in sRGB, through the photo's embedded ICC profile when it has another one.
+
+    A scan tagged Dot Gain 20 % or a photo in Adobe RGB has another lightness than its numbers
+    read as sRGB; the result is tagged sRGB, so the tones are kept only if the input is
+    converted. 8-bit grey and RGB only (Pillow's colour management); an unreadable profile is
+    ignored, as browsers do.
+    """
+    if not icc or im.mode not in ("L", "LA", "RGB", "RGBA"):
+        return im
+    from PIL import ImageCms
+
+    try:
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        if "srgb" in ImageCms.getProfileDescription(profile).lower():
+            return im
+        alpha = im.getchannel("A") if im.mode.endswith("A") else None
+        base = im.convert(im.mode[:-1]) if alpha is not None else im
+        converted = ImageCms.profileToProfile(base, profile, _srgb_cms_profile(), outputMode="RGB")
+    except (OSError, ImageCms.PyCMSError):
+        return im
+    assert converted is not None
+    if alpha is not None:
+        converted.putalpha(alpha)
+    return converted
+
+
+@functools.lru_cache(maxsize=1)
+def _srgb_cms_profile() -> Any:
+    from PIL import ImageCms
+
+    return ImageCms.createProfile("sRGB")
 
 
 def _grey_and_alpha(im: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:

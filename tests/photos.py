@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import struct
 import tarfile
 from pathlib import Path
 
@@ -69,3 +70,38 @@ def write_cifar_batches(root: Path, n_train: int = 6, n_val: int = 4) -> Path:
         with open(root / name, "wb") as fh:
             pickle.dump(batch, fh)
     return root
+
+
+def gray_icc_profile(gamma: float, description: str = "test gray") -> bytes:
+    """A minimal ICC v2 grey display profile with a pure-gamma tone curve (Pillow cannot make one)."""
+
+    def s15(x: float) -> bytes:
+        return struct.pack(">i", round(x * 65536))
+
+    text = description.encode("ascii") + b"\0"
+    desc = b"desc" + bytes(4) + struct.pack(">I", len(text)) + text + bytes(4 + 4 + 2 + 1 + 67)
+    wtpt = b"XYZ " + bytes(4) + s15(0.9642) + s15(1.0) + s15(0.8249)
+    ktrc = b"curv" + bytes(4) + struct.pack(">IH", 1, round(gamma * 256)) + bytes(2)
+    cprt = b"text" + bytes(4) + b"none\0" + bytes(3)
+    tags = [(b"desc", desc), (b"wtpt", wtpt), (b"kTRC", ktrc), (b"cprt", cprt)]
+    offset = 128 + 4 + 12 * len(tags)
+    table, body = struct.pack(">I", len(tags)), b""
+    for sig, data in tags:
+        table += sig + struct.pack(">II", offset + len(body), len(data))
+        body += data + bytes(-len(data) % 4)
+    size = offset + len(body)
+    header = (
+        struct.pack(">I", size)
+        + bytes(4)
+        + struct.pack(">I", 0x02100000)
+        + b"mntrGRAYXYZ "
+        + bytes(12)
+        + b"acsp"
+        + bytes(4 + 4 + 4 + 4 + 8 + 4)
+        + s15(0.9642)
+        + s15(1.0)
+        + s15(0.8249)
+        + bytes(4 + 16 + 28)
+    )
+    assert len(header) == 128
+    return header + table + body

@@ -204,3 +204,20 @@ def test_write_atomic_leaves_nothing_behind_on_failure(tmp_path: Path) -> None:
     write_atomic(target, lambda fh: fh.write(b"whole"))
     assert target.read_bytes() == b"whole"
     assert [p.name for p in target.parent.iterdir()] == ["out.jpg"]
+
+
+def test_an_embedded_grey_profile_is_applied(tmp_path: Path) -> None:
+    from photos import gray_icc_profile
+
+    # mid-grey 128 in a linear (gamma 1.0) space is 50 % luminance: sRGB 188, not 128
+    linear = tmp_path / "linear.png"
+    Image.new("L", (8, 8), 128).save(linear, icc_profile=gray_icc_profile(1.0))
+    assert abs(int(imageio.load(linear).grey[0, 0]) - 188) <= 2
+    # a gamma-2.2 scan profile is close to sRGB; an unreadable profile is ignored
+    gamma22 = tmp_path / "gamma22.png"
+    Image.new("LA", (8, 8), (128, 200)).save(gamma22, icc_profile=gray_icc_profile(2.2))
+    picture = imageio.load(gamma22)
+    assert abs(int(picture.grey[0, 0]) - 128) <= 4 and int(picture.alpha[0, 0]) == 200
+    broken = tmp_path / "broken.png"
+    Image.new("L", (8, 8), 128).save(broken, icc_profile=b"not a profile")
+    assert int(imageio.load(broken).grey[0, 0]) == 128

@@ -1,10 +1,10 @@
 """Package a training run as the shipped default model in weights/.
 
-    python training/release_default.py runs/default [--render-size 256]
+    python training/release_default.py runs/default-colour/checkpoints/last.pt [--render-size 256]
 
 Writes ``weights/colorcli-default.onnx`` (int8, statically calibrated on training photos: a
 quarter of the fp32 size at the same quality, see the export report it prints) and
-``weights/colorcli-default.pt``: the run's best generator and discriminator, weights stored in
+``weights/colorcli-default.pt``: the checkpoint's generator and discriminator, weights stored in
 bfloat16 to stay small, for ``colorcli train --init`` (fine-tuning) and ``colorcli export``
 (other precisions, e.g. fp16 for GPUs). Optimiser state is dropped.
 """
@@ -57,7 +57,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("run", type=Path, help="run folder (its checkpoints/best.pt is used)")
+    parser.add_argument(
+        "run", type=Path, help="a checkpoint, or a run folder (its checkpoints/best.pt is used)"
+    )
     parser.add_argument("--render-size", type=int, default=256)
     args = parser.parse_args()
 

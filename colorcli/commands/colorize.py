@@ -40,7 +40,10 @@ def colorize(
     ),
     model: Path = typer.Option(None, "--model", "-m", help="ONNX model (default: the shipped model)."),
     render_size: int = typer.Option(
-        None, "--render-size", min=8, help="Square size the model runs at (default: the model's own)."
+        None,
+        "--render-size",
+        min=8,
+        help="Square size the model runs at (default: the model's own); smaller photos run at theirs.",
     ),
     device: str = typer.Option("auto", "--device", help="auto (CUDA if available), cpu or cuda."),
     batch_size: int = typer.Option(4, "--batch-size", min=1, help="Images per model call."),

@@ -17,11 +17,13 @@ TINY_GENERATOR_ARGS = {
     "resnet-sn": {"width": 4, "blocks": 1},
     "unet-sn": {"width": 8, "depth": 2},
     "unet-bn": {"width": 8, "depth": 2},
+    "unet-patch": {"width": 8, "depth": 2},
 }
 TINY_DISCRIMINATOR_ARGS = {
     "resnet-sn": {"width": 4, "layers": 2},
     "unet-sn": {"width": 4},
     "unet-bn": {"width": 4},
+    "unet-patch": {"width": 4, "layers": 2},
 }
 TINY_DATA = {"name": "tiny-test", "train_images": 12, "val_images": 4, "image_size": 64}
 TINY_METRICS = {"val_l1_ab": 0.123, "val_psnr": 21.5}

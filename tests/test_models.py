@@ -6,7 +6,12 @@ import torch
 from colorcli.models import ARCHITECTURES, build_discriminator, build_generator
 from colorcli.models.registry import UnknownArchitecture
 
-TINY = {"resnet-sn": {"width": 4, "blocks": 2}, "unet-sn": {"width": 4}, "unet-bn": {"width": 4}}
+TINY = {
+    "resnet-sn": {"width": 4, "blocks": 2},
+    "unet-sn": {"width": 4},
+    "unet-bn": {"width": 4},
+    "unet-patch": {"width": 4},
+}
 
 
 def n_params(module: torch.nn.Module) -> int:
@@ -22,9 +27,11 @@ def test_default_generator_sizes_match_the_paper(arch, low, high):
     assert low < n_params(build_generator(arch)) < high
 
 
-def test_registry_lists_exactly_the_papers_three():
-    assert list(ARCHITECTURES) == ["resnet-sn", "unet-sn", "unet-bn"]
-    with pytest.raises(UnknownArchitecture, match="resnet-sn, unet-sn, unet-bn"):
+def test_registry_lists_the_papers_three_and_the_pix2pix_pairing():
+    assert list(ARCHITECTURES) == ["resnet-sn", "unet-sn", "unet-bn", "unet-patch"]
+    # unet-patch trains the same generator as unet-sn, so one can start from the other
+    assert ARCHITECTURES["unet-patch"].generator == ARCHITECTURES["unet-sn"].generator
+    with pytest.raises(UnknownArchitecture, match="resnet-sn, unet-sn, unet-bn, unet-patch"):
         build_generator("vgg")
 
 
@@ -39,8 +46,10 @@ def test_shapes_any_size(arch, h, w):
     assert ab.abs().max() <= 1.0
     scores = disc(torch.cat([l_in, ab], 1))
     assert scores.shape[:2] == (2, 1)
-    if arch != "resnet-sn":
+    if ARCHITECTURES[arch].discriminator.endswith("PixelDiscriminator"):
         assert scores.shape[2:] == (h, w)  # one score per pixel
+    else:
+        assert 1 <= scores.shape[2] < h // 4 and 1 <= scores.shape[3] < w // 4  # one per patch
 
 
 @pytest.mark.parametrize("arch", list(ARCHITECTURES))

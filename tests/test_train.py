@@ -15,6 +15,7 @@ from photos import colourful, skimage_photos, write_cifar_batches, write_folder,
 from PIL import Image
 
 from colorcli import checkpoint
+from colorcli.models import ARCHITECTURES
 from colorcli.trainer import TrainConfig, Trainer
 
 TINY_FLAGS = ["--width", "4", "--depth", "2", "--disc-width", "4", "--image-size", "32", "--batch-size", "4"]
@@ -79,7 +80,7 @@ def test_cli_trains_tar_data_and_resumes(tmp_path):
     assert lines[1]["step"] == 2 * lines[0]["step"]
 
 
-@pytest.mark.parametrize("arch", ["resnet-sn", "unet-sn", "unet-bn"])
+@pytest.mark.parametrize("arch", list(ARCHITECTURES))
 def test_every_architecture_trains_a_step(folder, tmp_path, arch):
     gen_args = {"width": 4, "blocks": 1} if arch == "resnet-sn" else {"width": 4, "depth": 2}
     trainer = Trainer(
@@ -220,7 +221,7 @@ def test_ddp_two_gloo_processes_agree(folder, tmp_path):
 @pytest.mark.parametrize(
     ("case", "message"),
     [
-        ("unknown-arch", "resnet-sn, unet-sn, unet-bn"),
+        ("unknown-arch", "resnet-sn, unet-sn, unet-bn, unet-patch"),
         ("missing-data", "no such file or folder"),
         ("empty-data", "no images found"),
         ("tiny-size", "too small"),

@@ -95,7 +95,7 @@ def train(
         False, "--force", help="Start afresh in an existing --out, deleting its contents."
     ),
 ) -> None:
-    """Train a colorizer (resnet-sn, unet-sn or unet-bn) on your photos.
+    """Train a colorizer (resnet-sn, unet-sn, unet-bn or unet-patch) on your photos.
 
     Example: colorcli train --arch unet-sn --data photos/ --out runs/mine --epochs 20
     """

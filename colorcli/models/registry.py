@@ -52,6 +52,15 @@ ARCHITECTURES: dict[str, Architecture] = {
             _UNET,
             {"width": 16, "norm": "batch"},
         ),
+        Architecture(
+            "unet-patch",
+            "U-Net generator + N×N spectral-norm PatchGAN (pix2pix's pairing; not in the paper)",
+            "unet:UNetGenerator",
+            "discriminators:PatchDiscriminator",
+            _UNET,
+            {"width": 64, "layers": 3, "norm": "spectral"},
+            min_image_size=32,
+        ),
     )
 }
 

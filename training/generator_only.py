@@ -14,20 +14,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import release_default
+
 from colorcli import checkpoint
 from colorcli.models import registry
 
-KEEP = (
-    "format",
-    "generator_args",
-    "generator",
-    "epoch",
-    "step",
-    "colorcli_version",
-    "data",
-    "config",
-    "image_size",
-)
+# what the release keeps of a run, but no discriminator: the new architecture's starts afresh
+KEEP = (*(k for k in release_default.KEEP if k != "discriminator_args"), "generator")
 
 
 def main() -> None:

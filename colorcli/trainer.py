@@ -234,8 +234,6 @@ class Trainer:
             self.gen.load_state_dict(init_state["generator"])
             if init_state.get("discriminator"):
                 self.disc.load_state_dict(init_state["discriminator"])
-        self.gen.to(memory_format=torch.channels_last)
-        self.disc.to(memory_format=torch.channels_last)
         self.pixelwise = bool(getattr(self.disc, "pixelwise", False))
 
         # fused Adam: one kernel per step instead of a handful per parameter tensor
@@ -347,6 +345,9 @@ class Trainer:
     def _lab(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         rgb = batch.to(self.device, non_blocking=True).float().div_(255.0)
         lab = color.rgb_to_lab_nchw(rgb)
+        # channels_last activations from the input on are what oneDNN and cuDNN run fastest; the
+        # parameters stay contiguous, because fused Adam on CPU copies channels_last ones on every
+        # step (21 against 7 ms for the U-Net's 13 M deepest weights)
         l_norm = color.normalise_l(lab[:, :1]).contiguous(memory_format=torch.channels_last)
         ab = color.normalise_ab(lab[:, 1:]).contiguous(memory_format=torch.channels_last)
         return rgb, l_norm, ab

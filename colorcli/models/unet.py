@@ -5,12 +5,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from colorcli.models.layers import pad_to_multiple, xavier_init
+from colorcli.models.layers import Down, Dropout, Up, pad_to_multiple, xavier_init
 
 
 def _down(cin: int, cout: int) -> nn.Sequential:
     return nn.Sequential(
-        nn.Conv2d(cin, cout, 4, stride=2, padding=1, bias=False),
+        Down(cin, cout),
         nn.BatchNorm2d(cout),
         nn.LeakyReLU(0.2, inplace=True),
     )
@@ -18,12 +18,12 @@ def _down(cin: int, cout: int) -> nn.Sequential:
 
 def _up(cin: int, cout: int, dropout: float) -> nn.Sequential:
     layers: list[nn.Module] = [
-        nn.ConvTranspose2d(cin, cout, 4, stride=2, padding=1, bias=False),
+        Up(cin, cout),
         nn.BatchNorm2d(cout),
         nn.ReLU(inplace=True),
     ]
     if dropout > 0:
-        layers.append(nn.Dropout(dropout))
+        layers.append(Dropout(dropout))
     return nn.Sequential(*layers)
 
 

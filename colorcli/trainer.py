@@ -363,7 +363,13 @@ class Trainer:
         n, _, h, w = images[0].shape
         k = max(1, int(h * w * self.cfg.disc_pixels))
         idx = torch.randint(0, h * w, (n, 1, k), device=images[0].device)
-        return tuple(x.flatten(2).gather(2, idx.expand(n, x.shape[1], k)).unsqueeze(-1) for x in images)
+        return tuple(
+            x.flatten(2)
+            .gather(2, idx.expand(n, x.shape[1], k))
+            .unsqueeze(-1)
+            .contiguous(memory_format=torch.channels_last)
+            for x in images
+        )
 
     def _batch(self, batch: torch.Tensor, train: bool) -> dict[str, float]:
         cfg = self.cfg

@@ -23,6 +23,7 @@ def _stock(module: nn.Module) -> nn.Module:
     return plain
 
 
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
 @pytest.mark.parametrize("amp", [False, True])
 @pytest.mark.parametrize(
     "cls, h, w",
@@ -37,9 +38,9 @@ def _stock(module: nn.Module) -> nn.Module:
         (layers.Up, 8, 8),
     ],
 )
-def test_strided_layers_match_stock_convolutions(cls, h, w, amp):
+def test_strided_layers_match_stock_convolutions(cls, h, w, amp, layout):
     torch.manual_seed(0)
-    module = cls(12, 8).train()
+    module = cls(12, 8).train().to(memory_format=layout)
     x = torch.randn(3, 12, h, w).contiguous(memory_format=torch.channels_last)
     with torch.autocast("cpu", enabled=amp):
         shape = module(x).shape

@@ -87,7 +87,7 @@ class _StridedConv(torch.autograd.Function):
             conv = F.conv_transpose2d if transposed else F.conv2d
             return conv(x, weight, stride=_STRIDE, padding=_PAD)
         n, _, h, w = x.shape
-        matrix = weight.view(weight.shape[0], -1)  # (out, in·16), or (in, out·16) transposed
+        matrix = weight.reshape(weight.shape[0], -1)  # (out, in·16), or (in, out·16) transposed
         if transposed:
             return _fold(_as_rows(x) @ matrix, n, h * _STRIDE, w * _STRIDE)
         return _as_map(_patches(x, h // _STRIDE, w // _STRIDE) @ matrix.t(), n, h // _STRIDE, w // _STRIDE)
@@ -122,7 +122,7 @@ class _StridedConv(torch.autograd.Function):
                 1,
                 [True, False, False],
             )[0]
-        matrix = weight.view(weight.shape[0], -1)
+        matrix = weight.reshape(weight.shape[0], -1)
         if ctx.transposed:  # the patches are of the output gradient here
             return _as_map(patches @ matrix.t(), n, h, w)
         return _fold(_as_rows(grad) @ matrix, n, h, w)

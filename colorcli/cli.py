@@ -6,10 +6,14 @@ never touches torch.
 
 from __future__ import annotations
 
+import signal
+import sys
+
 import typer
 
 from colorcli import __version__
 from colorcli.commands import colorize, evaluate, export, info, train
+from colorcli.commands._common import EXIT_TERMINATED, Terminated, raise_terminated
 
 app = typer.Typer(
     name="colorcli",
@@ -43,4 +47,9 @@ def _root(
 
 
 def main() -> None:
-    app()
+    signal.signal(signal.SIGTERM, raise_terminated)
+    try:
+        app()
+    except Terminated:
+        typer.echo("error: terminated (SIGTERM)", err=True)
+        sys.exit(EXIT_TERMINATED)

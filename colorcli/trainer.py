@@ -10,6 +10,7 @@ import dataclasses
 import json
 import math
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -164,6 +165,13 @@ def _cpu_has_bf16() -> bool:
     return any(f in flags for f in ("avx512_bf16", "amx_bf16"))
 
 
+def _leave_sigterm_to_parent(worker_id: int) -> None:
+    """Data workers ignore SIGTERM: the training process stops them itself after its clean
+    stop. A SIGTERM to the whole process group (Slurm's ``scancel``) would otherwise kill them
+    first and turn that stop into a DataLoader crash."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def _spread(items: Any, n: int) -> list[Any]:
     """``n`` items evenly spaced through ``items``: every source of a mixed data set is represented."""
     return [items[i * len(items) // n] for i in range(n)]
@@ -286,7 +294,11 @@ class Trainer:
         images = data.ColourDataset(sample, self.cfg.image_size, False, self.cfg.seed)
         # its own generator: the global RNG, restored on resume, must not move
         loader = torch.utils.data.DataLoader(
-            images, batch_size=self.cfg.batch_size, num_workers=self.cfg.workers, generator=torch.Generator()
+            images,
+            batch_size=self.cfg.batch_size,
+            num_workers=self.cfg.workers,
+            generator=torch.Generator(),
+            worker_init_fn=_leave_sigterm_to_parent,
         )
         with torch.no_grad():
             return rebalance.ColourRarity.from_batches(
@@ -449,6 +461,7 @@ class Trainer:
             sampler=sampler,
             generator=gen,
             num_workers=self.cfg.workers,
+            worker_init_fn=_leave_sigterm_to_parent,
             pin_memory=self.device.type == "cuda",
             drop_last=train and len(dataset) >= self.cfg.batch_size,
             persistent_workers=False,

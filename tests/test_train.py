@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -152,6 +154,34 @@ def test_cifar_batches_and_init_from_checkpoint(tmp_path):
     assert second.cfg.arch == "unet-sn" and second.cfg.generator_args["width"] == 4
     for a, b in zip(first.gen.state_dict().values(), second.gen.state_dict().values(), strict=True):
         assert torch.equal(a, b)
+
+
+def test_sigterm_to_the_job_stops_training_cleanly_and_says_how_to_resume(tmp_path, folder):
+    # as Slurm's scancel does: the signal goes to the whole process group, data workers included
+    run = tmp_path / "run"
+    args = ["train", "--arch", "unet-sn", "--data", str(folder), "--out", str(run), "--epochs", "10000"]
+    job = subprocess.Popen(
+        [sys.executable, "-m", "colorcli", *args, "--workers", "1", *TINY_FLAGS],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        start_new_session=True,
+    )
+    last = run / "checkpoints" / "last.pt"
+    deadline = time.monotonic() + 120
+    while not last.exists() and job.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert job.poll() is None, job.stderr.read() if job.stderr else ""
+    time.sleep(0.3)  # into the next epoch, with its data worker running
+    os.killpg(job.pid, signal.SIGTERM)
+    _, err = job.communicate(timeout=60)
+    assert job.returncode == 128 + signal.SIGTERM, err
+    assert f"error: terminated; the last checkpoint ({last}, epoch" in err
+    assert f"Continue with: colorcli train --resume --out {run}" in err
+    assert "Traceback" not in err
+    assert not [p for p in run.rglob("*") if p.name.endswith(".tmp")]
+    assert checkpoint.load(last)["epoch"] >= 1
 
 
 def test_checkpoint_writes_are_atomic(tmp_path, monkeypatch):

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import signal
+from types import FrameType
 from typing import NoReturn
 
 import typer
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
+EXIT_TERMINATED = 128 + signal.SIGTERM
+
+
+class Terminated(BaseException):
+    """SIGTERM, as Slurm, Kubernetes and ``kill`` send to stop a job. Raised in the main
+    thread so the job unwinds as it does on Ctrl-C: temporary files are removed and ``train``
+    says how to resume. A BaseException, so ``except Exception`` handlers let it through."""
+
+
+def raise_terminated(signum: int, frame: FrameType | None) -> NoReturn:
+    raise Terminated
 
 
 def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:

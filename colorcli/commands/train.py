@@ -11,7 +11,7 @@ from typing import Any
 
 import typer
 
-from colorcli.commands._common import fail, usage_error
+from colorcli.commands._common import EXIT_TERMINATED, Terminated, fail, usage_error
 from colorcli.models.registry import ARCHITECTURES
 
 ARCH_HELP = "Architecture: " + "; ".join(f"{a.name}: {a.summary}" for a in ARCHITECTURES.values())
@@ -164,14 +164,15 @@ def _run(settings: dict[str, Any], resume: bool) -> None:
     try:
         with display:
             run.fit(display)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Terminated) as exc:
         last = Path(cfg.out) / "checkpoints" / "last.pt"
         where = (
             f"the last checkpoint ({last}, epoch {run.epoch}) is intact"
             if last.exists()
             else "no epoch finished"
         )
-        fail(f"interrupted; {where}. Continue with: colorcli train --resume --out {cfg.out}", 130)
+        how, code = ("terminated", EXIT_TERMINATED) if isinstance(exc, Terminated) else ("interrupted", 130)
+        fail(f"{how}; {where}. Continue with: colorcli train --resume --out {cfg.out}", code)
     finally:
         run.close()
     if run.dist.main:

@@ -275,8 +275,9 @@ def test_progress_bar_on_a_terminal(tiny_onnx_model: Path, tmp_path: Path) -> No
     assert "1 coloured, 0 skipped, 1 failed" in screen
 
 
+@pytest.mark.parametrize("stop", ["SIGINT", "SIGTERM"])
 def test_interrupted_run_leaves_whole_images_and_a_rerun_finishes(
-    tiny_onnx_model: Path, tmp_path: Path
+    tiny_onnx_model: Path, tmp_path: Path, stop: str
 ) -> None:
     import signal
     import time
@@ -301,9 +302,12 @@ def test_interrupted_run_leaves_whole_images_and_a_rerun_finishes(
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not (out.is_dir() and any(out.glob("*.png"))):
         time.sleep(0.02)
-    proc.send_signal(signal.SIGINT)
-    proc.communicate(timeout=60)
+    proc.send_signal(getattr(signal, stop))
+    _, err = proc.communicate(timeout=60)
     assert proc.returncode != 0
+    if stop == "SIGTERM":  # a batch scheduler's stop: a clean exit, no temporary files left
+        assert proc.returncode == 128 + signal.SIGTERM and b"error: terminated" in err, err
+        assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
     written = sorted(out.glob("*.png"))
     assert 0 < len(written) < 40  # really interrupted midway
     for path in written:

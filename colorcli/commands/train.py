@@ -11,7 +11,7 @@ from typing import Any
 
 import typer
 
-from colorcli.commands._common import EXIT_TERMINATED, Terminated, fail, usage_error
+from colorcli.commands._common import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, fail, usage_error
 from colorcli.models.registry import ARCHITECTURES
 
 ARCH_HELP = "Architecture: " + "; ".join(f"{a.name}: {a.summary}" for a in ARCHITECTURES.values())
@@ -171,7 +171,11 @@ def _run(settings: dict[str, Any], resume: bool) -> None:
             if last.exists()
             else "no epoch finished"
         )
-        how, code = ("terminated", EXIT_TERMINATED) if isinstance(exc, Terminated) else ("interrupted", 130)
+        how, code = (
+            ("terminated", EXIT_TERMINATED)
+            if isinstance(exc, Terminated)
+            else ("interrupted", EXIT_INTERRUPTED)
+        )
         fail(f"{how}; {where}. Continue with: colorcli train --resume --out {cfg.out}", code)
     finally:
         run.close()

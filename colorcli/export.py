@@ -82,6 +82,7 @@ def export_model(
     precision: str = "fp32",
     calibration: str | Path | None = None,
     log: Callable[[str], None] = print,
+    temperature: float | None = None,
 ) -> ExportReport:
     """Export the generator of a checkpoint (file or run directory) to ``output``.
 
@@ -102,6 +103,11 @@ def export_model(
             f"{checkpoint_path} is not a readable colorcli checkpoint ({type(exc).__name__})"
         ) from None
     generator = _load_plain_generator(state, ckpt_file)
+    generator_args = dict(state["generator_args"])
+    if temperature is not None:
+        _set_temperature(generator, temperature, ckpt_file)
+    if getattr(generator, "classes", None) is not None:
+        generator_args["temperature"] = generator.classes.temperature
     size = render_size or state.get("image_size")
     if not size:
         raise ExportUsageError(f"{ckpt_file} records no training image size; pass --render-size N")
@@ -113,6 +119,7 @@ def export_model(
         checkpoint_sha256=checkpoint.sha256(ckpt_file),
         training_data=dict(state.get("data") or {}),
         metrics=dict(state.get("metrics") or {}),
+        generator_args=generator_args,
     )
 
     log(f"exporting {info.arch} generator from {ckpt_file} (render size {info.render_size})")
@@ -215,6 +222,18 @@ def _load_plain_generator(state: dict[str, Any], source: Path) -> Any:
             f"{source}: the weights do not fit architecture {state['arch']!r} ({first})"
         ) from None
     return plain_weights(generator.eval())
+
+
+def _set_temperature(generator: Any, temperature: float, source: Path) -> None:
+    classes = getattr(generator, "classes", None)
+    if classes is None:
+        raise ExportUsageError(
+            f"--temperature applies to colour-class models (trained with --colour-bins); "
+            f"{source} predicts a,b directly"
+        )
+    if not temperature > 0:
+        raise ExportUsageError(f"--temperature must be positive (got {temperature})")
+    classes.temperature = temperature
 
 
 def plain_weights(module: Any) -> Any:

@@ -40,6 +40,7 @@ class ModelInfo:
     checkpoint_sha256: str = ""
     training_data: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+    generator_args: dict[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 
     def to_props(self) -> dict[str, str]:
@@ -58,6 +59,7 @@ class ModelInfo:
             "checkpoint_sha256": self.checkpoint_sha256,
             "training_data": json.dumps(self.training_data, sort_keys=True),
             "metrics": json.dumps(self.metrics, sort_keys=True),
+            "generator_args": json.dumps(self.generator_args, sort_keys=True),
         }
         return {PREFIX + k: str(v) for k, v in values.items()}
 
@@ -91,6 +93,7 @@ def parse(props: dict[str, str]) -> ModelInfo:
             checkpoint_sha256=own.get("checkpoint_sha256", ""),
             training_data=json.loads(own.get("training_data", "{}")),
             metrics=json.loads(own.get("metrics", "{}")),
+            generator_args=json.loads(own.get("generator_args", "{}")),
             format_version=version,
         )
     except (KeyError, ValueError) as exc:

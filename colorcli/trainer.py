@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from colorcli import __version__, checkpoint, color, data, rebalance
-from colorcli.models import registry
+from colorcli.models import colour_classes, registry
 
 
 @dataclass
@@ -52,6 +52,7 @@ class TrainConfig:
     real_label: float = 1.0  # < 1 is one-sided label smoothing
     disc_pixels: float = 1.0  # pixel discriminator: fraction of pixels its loss is estimated on
     rebalance: float = 0.0  # weight rare colours in the L1 term (rebalance.py); 0: plain L1
+    ce_weight: float = 1.0  # generators with colour_bins: weight of the colour-class cross-entropy
     val_fraction: float = 0.05
     crop_scale: float = 0.8
     limit: int = 0  # use at most this many training images (0: all)
@@ -231,18 +232,20 @@ class Trainer:
 
         init_state = checkpoint.load(cfg.init) if cfg.init else None
         if init_state is not None:
+            # the checkpoint fixes the architecture and widths; only a new colour-class head
+            # given beside it still applies
             cfg.arch = init_state["arch"]
-            cfg.generator_args = dict(init_state["generator_args"])
+            head = {k: v for k, v in cfg.generator_args.items() if k in colour_classes.HEAD_ARGS}
+            cfg.generator_args = {**init_state["generator_args"], **head}
             cfg.discriminator_args = dict(init_state.get("discriminator_args") or cfg.discriminator_args)
         cfg.generator_args = registry.generator_args(cfg.arch, **cfg.generator_args)
         cfg.discriminator_args = registry.discriminator_args(cfg.arch, **cfg.discriminator_args)
         self.gen = registry.build_generator(cfg.arch, cfg.generator_args).to(self.device)
         self.disc = registry.build_discriminator(cfg.arch, cfg.discriminator_args).to(self.device)
         if init_state is not None:
-            self.gen.load_state_dict(init_state["generator"])
-            if init_state.get("discriminator"):
-                self.disc.load_state_dict(init_state["discriminator"])
+            self._warm_start(init_state)
         self.pixelwise = bool(getattr(self.disc, "pixelwise", False))
+        self.classes = getattr(self.gen, "classes", None)
 
         # fused Adam: one kernel per step instead of a handful per parameter tensor
         adam = {"betas": (cfg.beta1, cfg.beta2), "fused": True}
@@ -286,6 +289,23 @@ class Trainer:
             f"{self.summary.grey} near-grey and {self.summary.corrupt} unreadable"
         )
         self.rarity = self._colour_prior(train) if cfg.rebalance else None
+
+    def _warm_start(self, state: dict[str, Any]) -> None:
+        """Loads ``--init`` weights. Only the generator's output head may differ (a regression
+        checkpoint warm-starting a colour-class head); it then starts afresh."""
+        own = self.gen.state_dict()
+        fits = {k: v for k, v in state["generator"].items() if k in own and own[k].shape == v.shape}
+        misfits = sorted((set(own) | set(state["generator"])) - set(fits))
+        if any(not k.startswith("head.") for k in misfits):
+            raise ConfigError(
+                f"--init {self.cfg.init}: its generator does not fit {self.cfg.arch} with "
+                f"{self.cfg.generator_args} (e.g. {misfits[0]}); drop the conflicting settings"
+            )
+        self.gen.load_state_dict(fits, strict=False)
+        if misfits:
+            self.log(f"--init: the generator's output head starts afresh ({', '.join(misfits)})")
+        if state.get("discriminator"):
+            self.disc.load_state_dict(state["discriminator"])
 
     def _colour_prior(self, train: list[data.Record]) -> rebalance.ColourRarity:
         """The a,b histogram of up to 512 training images (centre crops), spread over the set;
@@ -387,7 +407,7 @@ class Trainer:
         cfg = self.cfg
         rgb, l_norm, ab = self._lab(batch)
         with torch.set_grad_enabled(train), self._autocast():
-            fake = self.gen_ddp(l_norm)
+            fake, logits = self.gen_ddp(l_norm, logits=True) if self.classes else (self.gen_ddp(l_norm), None)
         real_in, fake_in = self._pixels(torch.cat([l_norm, ab], 1), torch.cat([l_norm, fake.detach()], 1))
 
         # discriminator: real and fake in separate passes, so a batch-norm discriminator
@@ -417,9 +437,13 @@ class Trainer:
         l1 = error.mean()
         if train:
             # the reported L1 stays plain, so runs with and without rebalancing compare
-            fit = (error * self.rarity.weights(ab)).mean() if self.rarity is not None else l1
+            weights = self.rarity.weights(ab) if self.rarity is not None else None
+            fit = cfg.l1_weight * (error if weights is None else error * weights).mean()
+            if logits is not None:
+                ce = self.classes.cross_entropy(logits, ab)
+                fit = fit + cfg.ce_weight * (ce if weights is None else ce * weights).mean()
             self.opt_g.zero_grad(set_to_none=True)
-            (cfg.adv_weight * adv + cfg.l1_weight * fit).backward()
+            (cfg.adv_weight * adv + fit).backward()
             self.opt_g.step()
             self.sched_g.step()
             self.sched_d.step()

@@ -259,3 +259,27 @@ def test_bad_options_are_usage_errors(tiny_checkpoint_factory, tmp_path):
                 log=lambda _: None,
             )
     assert files_in(tmp_path) == []
+
+
+def test_colour_class_model_exports_with_parity_and_its_temperature(tiny_checkpoint_factory, tmp_path):
+    ckpt = tiny_checkpoint_factory("unet-sn", generator_args={"width": 8, "depth": 2, "colour_bins": 6})
+    outputs = {}
+    for temperature in (None, 0.1):
+        out = tmp_path / f"t{temperature}.onnx"
+        report = export.export_model(ckpt, out, log=lambda _: None, temperature=temperature)
+        assert report.max_abs_diff <= export.FP32_TOLERANCE
+        info = runtime.read_info(out)
+        assert info.generator_args["colour_bins"] == 6
+        assert info.generator_args["temperature"] == (temperature or 0.38)
+        session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+        l_in = np.linspace(-1, 1, 2 * 40 * 56, dtype=np.float32).reshape(2, 1, 40, 56)
+        outputs[temperature] = session.run(None, {"l": l_in})[0]
+    assert outputs[None].shape == (2, 2, 40, 56)
+    # a colder read-off leans to each cell's most likely colour: further from grey
+    assert np.abs(outputs[0.1]).mean() > np.abs(outputs[None]).mean()
+
+
+def test_temperature_needs_a_colour_class_model(tiny_checkpoint_factory, tmp_path):
+    with pytest.raises(export.ExportUsageError, match="colour-class models"):
+        export.export_model(tiny_checkpoint_factory("unet-sn"), tmp_path / "m.onnx", temperature=0.3)
+    assert files_in(tmp_path) == []

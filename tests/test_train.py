@@ -18,7 +18,7 @@ from PIL import Image
 
 from colorcli import checkpoint
 from colorcli.models import ARCHITECTURES
-from colorcli.trainer import TrainConfig, Trainer
+from colorcli.trainer import ConfigError, TrainConfig, Trainer
 
 TINY_FLAGS = ["--width", "4", "--depth", "2", "--disc-width", "4", "--image-size", "32", "--batch-size", "4"]
 
@@ -95,7 +95,17 @@ def test_every_architecture_trains_a_step(folder, tmp_path, arch):
     assert all(torch.isfinite(torch.tensor(v)) for v in record["train"].values())
 
 
-def test_overfits_eight_images(tmp_path):
+@pytest.mark.parametrize(
+    ("head", "losses", "reached"),
+    [
+        ({}, {"l1_weight": 1.0, "lr_g": 3e-3}, 0.4),
+        # cross-entropy alone; its L1 floor is higher: colours snap to 18-unit cells, and the
+        # annealed mean leans to the mode
+        ({"colour_bins": 12, "colour_stride": 2}, {"l1_weight": 0.0, "ce_weight": 1.0, "lr_g": 1e-2}, 0.65),
+    ],
+    ids=["regression", "colour-classes"],
+)
+def test_overfits_eight_images(tmp_path, head, losses, reached):
     # real photos, whose colour follows their content, and their mirror images: eight to memorise
     for split in ("train", "val"):
         (tmp_path / "photos" / split).mkdir(parents=True)
@@ -108,16 +118,15 @@ def test_overfits_eight_images(tmp_path):
         tmp_path / "run",
         epochs=40,
         batch_size=8,
-        lr_g=3e-3,
         adv_weight=0.0,
-        l1_weight=1.0,
         crop_scale=1.0,
-        generator_args={"width": 8, "depth": 2, "dropout": 0.0},
+        generator_args={"width": 8, "depth": 2, "dropout": 0.0, **head},
+        **losses,
     )
     Trainer(cfg, log=lambda m: None).fit()
     lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
     l1 = [json.loads(x)["train"]["gen_l1"] for x in lines]
-    assert l1[-1] < 0.4 * l1[0], l1
+    assert l1[-1] < reached * l1[0], l1
 
 
 def test_resume_is_exact(folder, tmp_path):
@@ -154,6 +163,48 @@ def test_cifar_batches_and_init_from_checkpoint(tmp_path):
     assert second.cfg.arch == "unet-sn" and second.cfg.generator_args["width"] == 4
     for a, b in zip(first.gen.state_dict().values(), second.gen.state_dict().values(), strict=True):
         assert torch.equal(a, b)
+
+
+def test_a_regression_checkpoint_starts_a_colour_class_model(folder, tmp_path):
+    first = Trainer(tiny_config(folder, tmp_path / "a", limit=4), log=lambda m: None)
+    first.fit()
+    # widths still come from the checkpoint; the head's settings from the new run
+    logged: list[str] = []
+    second = Trainer(
+        tiny_config(
+            folder, tmp_path / "b", init=str(tmp_path / "a"), generator_args={"width": 16, "colour_bins": 6}
+        ),
+        log=logged.append,
+    )
+    assert second.cfg.generator_args["width"] == 4 and second.cfg.generator_args["colour_bins"] == 6
+    trunk = {k: v for k, v in first.gen.state_dict().items() if not k.startswith("head.")}
+    new = second.gen.state_dict()
+    assert all(torch.equal(v, new[k]) for k, v in trunk.items())
+    assert not new["head.conv.weight"].any()
+    assert any("head starts afresh" in line for line in logged)
+
+    # and from the command line, down to an exported model at a chosen temperature
+    proc = colorcli(
+        "train", "--data", str(folder), "--out", str(tmp_path / "c"), "--init", str(tmp_path / "a"),
+        "--colour-bins", "6", "--ce-weight", "1", "--epochs", "1", "--limit", "4", *TINY_FLAGS[-4:],
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    state = checkpoint.load(tmp_path / "c" / "checkpoints" / "last.pt")
+    assert state["generator_args"]["colour_bins"] == 6 and state["config"]["ce_weight"] == 1
+    proc = colorcli("export", str(tmp_path / "c"), "-o", str(tmp_path / "c.onnx"), "--temperature", "0.2")
+    assert proc.returncode == 0, proc.stderr
+    from colorcli import runtime
+
+    assert runtime.read_info(tmp_path / "c.onnx").generator_args["temperature"] == 0.2
+
+
+def test_an_init_checkpoint_whose_weights_do_not_fit_is_refused(folder, tmp_path):
+    Trainer(tiny_config(folder, tmp_path / "a", limit=4), log=lambda m: None).fit()
+    state = checkpoint.load(tmp_path / "a" / "checkpoints" / "last.pt")
+    state["generator_args"]["width"] = 8  # weights of width 4
+    checkpoint.save(state, tmp_path / "odd.pt")
+    with pytest.raises(ConfigError, match="does not fit"):
+        Trainer(tiny_config(folder, tmp_path / "b", init=str(tmp_path / "odd.pt")), log=lambda m: None)
 
 
 def test_sigterm_to_the_job_stops_training_cleanly_and_says_how_to_resume(tmp_path, folder):
@@ -204,7 +255,7 @@ def test_checkpoint_writes_are_atomic(tmp_path, monkeypatch):
 DDP_SCRIPT = textwrap.dedent(
     """
     import os, sys, torch
-    from colorcli.trainer import TrainConfig, Trainer
+    from colorcli.trainer import ConfigError, TrainConfig, Trainer
     cfg = TrainConfig(arch="unet-sn", data=[sys.argv[1]], out=sys.argv[2], epochs=1, batch_size=2,
                       image_size=32, precision="fp32", workers=0,
                       generator_args={"width": 4, "depth": 2}, discriminator_args={"width": 4})

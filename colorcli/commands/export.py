@@ -31,6 +31,12 @@ def export(
     calibration: Path | None = typer.Option(
         None, "--calibration", help="Folder of photos for static int8 quantization (else dynamic)."
     ),
+    temperature: float | None = typer.Option(
+        None,
+        "--temperature",
+        help="Colour-class models (train --colour-bins): annealed-mean temperature; lower gives "
+        "more vivid, less cautious colour (default: the checkpoint's, 0.38 unless trained otherwise).",
+    ),
 ) -> None:
     """Export a checkpoint's generator to ONNX, check it against PyTorch, and write its metadata.
 
@@ -42,7 +48,7 @@ def export(
     from colorcli.export import ExportError, ExportUsageError, export_model
 
     try:
-        export_model(checkpoint, output, render_size, opset, precision, calibration, log=typer.echo)
+        export_model(checkpoint, output, render_size, opset, precision, calibration, typer.echo, temperature)
     except ExportUsageError as exc:
         usage_error(str(exc))
     except ExportError as exc:

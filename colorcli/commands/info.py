@@ -20,7 +20,8 @@ def info(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of text."),
 ) -> None:
-    """Show a model's metadata (architecture, render size, training data, metrics), inputs and outputs."""
+    """Show a model's metadata (architecture and its settings, render size, training data, metrics),
+    inputs and outputs."""
     from colorcli import runtime
 
     if model is None:
@@ -68,7 +69,7 @@ def render(d: dict[str, Any]) -> str:
         ("checkpoint", f"sha256 {meta['checkpoint_sha256']}" if meta["checkpoint_sha256"] else "unknown"),
     ]
     lines = [f"{k:<14}{v}" for k, v in rows]
-    for title in ("training_data", "metrics"):
+    for title in ("generator_args", "training_data", "metrics"):
         lines.append(
             f"{title.replace('_', ' '):<14}none recorded" if not meta[title] else title.replace("_", " ")
         )

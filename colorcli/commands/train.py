@@ -70,8 +70,16 @@ def train(
     ),
     rebalance: float | None = typer.Option(
         None,
-        help="Weight rare colours in the L1 term against desaturated results (Zhang et al. 2016): "
-        "0 off, 0.5 their setting, 1 full inverse frequency.",
+        help="Weight rare colours in the L1 (and cross-entropy) term against desaturated results "
+        "(Zhang et al. 2016): 0 off, 0.5 their setting, 1 full inverse frequency.",
+    ),
+    colour_bins: int | None = typer.Option(
+        None,
+        help="U-Net: predict a distribution over this many a,b cells per axis (22: 10 a,b units "
+        "each) instead of one a,b value, and colour with its annealed mean (Zhang et al. 2016).",
+    ),
+    ce_weight: float | None = typer.Option(
+        None, help="With --colour-bins: weight of the cross-entropy term on the colour cells."
     ),
     width: int | None = typer.Option(None, help="Generator base width (channels of its first layer)."),
     depth: int | None = typer.Option(None, help="U-Net: number of downsampling steps."),
@@ -88,7 +96,10 @@ def train(
         None, help="Images per epoch, drawn afresh each epoch, for frequent checkpoints (0: full pass)."
     ),
     init: Path | None = typer.Option(
-        None, "--init", help="Start from this checkpoint's weights (architecture and widths come from it)."
+        None,
+        "--init",
+        help="Start from this checkpoint's weights (architecture and widths come from it; "
+        "a regression checkpoint can start a --colour-bins model, whose head then starts afresh).",
     ),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out where it stopped."),
     force: bool = typer.Option(
@@ -123,7 +134,7 @@ def _settings(given: dict[str, Any], config: Path | None, resume: bool, force: b
     if config is not None:
         recipe = _load_toml(config)
         settings.update({k.replace("-", "_"): v for k, v in recipe.items()})
-    gen_args = {k: given.pop(k) for k in ("width", "depth", "blocks") if k in given}
+    gen_args = {k: given.pop(k) for k in ("width", "depth", "blocks", "colour_bins") if k in given}
     if "disc_width" in given:
         settings.setdefault("discriminator_args", {})["width"] = given.pop("disc_width")
     if gen_args:

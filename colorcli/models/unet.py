@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
+from colorcli.models.colour_classes import ColourClasses
 from colorcli.models.layers import Down, Dropout, Up, pad_to_multiple, xavier_init
 
 
@@ -35,11 +38,24 @@ class UNetGenerator(nn.Module):
     convolution with tanh. Widths double from ``width`` up to ``width * max_mult``. The
     reference code resized CIFAR to 35×35 to fit its unpadded stem; instead the input is
     reflect-padded to a multiple of 2**depth and the output cropped back.
+
+    ``colour_bins`` > 0 replaces the tanh head with a distribution over that many a,b cells per
+    axis at 1/``colour_stride`` resolution, read off at ``temperature`` (colour_classes.py; not
+    in the paper).
     """
 
-    def __init__(self, width: int = 64, depth: int = 4, max_mult: int = 8, dropout: float = 0.5) -> None:
+    def __init__(
+        self,
+        width: int = 64,
+        depth: int = 4,
+        max_mult: int = 8,
+        dropout: float = 0.5,
+        colour_bins: int = 0,
+        temperature: float = 0.38,
+        colour_stride: int = 4,
+    ) -> None:
         super().__init__()
-        self.multiple = 2**depth
+        self.multiple = math.lcm(2**depth, colour_stride if colour_bins else 1)
         widths = [width * min(2**i, max_mult) for i in range(depth + 1)]
         self.stem = nn.Sequential(
             nn.Conv2d(1, widths[0], 3, padding=1, bias=False),
@@ -56,13 +72,24 @@ class UNetGenerator(nn.Module):
             )
             for i in reversed(range(depth))
         )
-        self.head = nn.Sequential(nn.Conv2d(widths[0] * 2, 2, 1), nn.Tanh())
+        self.head: nn.Module = (
+            ColourClasses(widths[0] * 2, colour_bins, temperature, colour_stride)
+            if colour_bins
+            else nn.Sequential(nn.Conv2d(widths[0] * 2, 2, 1), nn.Tanh())
+        )
         xavier_init(self)
-        # start from "no colour" (a,b = 0) rather than random colour: training then begins
-        # at the grey baseline's L1 instead of far above it
-        nn.init.zeros_(self.head[0].weight)
+        # start from "no colour" (a,b = 0, or a uniform distribution) rather than random colour:
+        # training then begins at the grey baseline's L1 instead of far above it
+        nn.init.zeros_(self.classes.conv.weight if self.classes else self.head[0].weight)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    @property
+    def classes(self) -> ColourClasses | None:
+        return self.head if isinstance(self.head, ColourClasses) else None
+
+    def forward(
+        self, x: torch.Tensor, logits: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """a,b; with ``logits`` (colour-class heads only) also the per-cell logits for the loss."""
         x, h, w = pad_to_multiple(x, self.multiple)
         skips = [self.stem(x)]
         for down in self.downs:
@@ -70,4 +97,9 @@ class UNetGenerator(nn.Module):
         y = skips.pop()
         for up in self.ups:
             y = torch.cat([up(y), skips.pop()], dim=1)
-        return self.head(y)[..., :h, :w]
+        if not logits:
+            return self.head(y)[..., :h, :w]
+        if self.classes is None:
+            raise ValueError("logits=True needs a generator built with colour_bins")
+        scores = self.classes.logits(y)
+        return self.classes.annealed_mean(scores)[..., :h, :w], scores

@@ -120,6 +120,18 @@ class Evaluation:
             "skipped": {"grey": self.skipped_grey, "unreadable": self.unreadable},
         }
 
+    def markdown(self, first_column: str = "model") -> str:
+        """The bar's three figures per candidate, as a markdown table for reports."""
+        rows = [
+            f"| {first_column} | PSNR gain over grey | a,b AUC | colourfulness × originals |",
+            "|---|---|---|---|",
+        ]
+        rows += [
+            f"| {r.name} | {r.psnr_gain:+.2f} dB | {r.ab_auc:.3f} | {r.colourfulness_ratio:.2f} |"
+            for r in self.results
+        ]
+        return "\n".join(rows)
+
 
 def find_photos(directory: Path) -> list[Path]:
     """Image files under ``directory`` (recursively, hidden ones left out, as ``colorize`` does),

@@ -225,3 +225,10 @@ def test_cli_errors(photo_dir: Path, tmp_path: Path, args: list[str], code: int,
     done = _run_cli(*(a.format(**places) for a in args))
     assert done.returncode == code
     assert done.stderr.startswith("error: ") and message in done.stderr
+
+
+def test_markdown_table_has_the_bars_three_figures_per_candidate():
+    row = engine.Result("m", None, 256, 25.0, 1.234, 0.9, 5.0, 0.8912, 20.0, -5.0, 0.7049)
+    table = engine.Evaluation(3, 25.0, [row]).markdown("temperature").splitlines()
+    assert table[0].startswith("| temperature | PSNR gain over grey")
+    assert table[2] == "| m | +1.23 dB | 0.891 | 0.70 |"

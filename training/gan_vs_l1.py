@@ -37,10 +37,7 @@ def main() -> None:
     for folder in args.photos:
         result, _ = evaluate(find_photos(folder), candidates)
         print(f"\n{folder}: {result.photos} photos, render size {args.render_size}\n")
-        print("| model | PSNR gain over grey | a,b AUC | colourfulness × originals |")
-        print("|---|---|---|---|")
-        for r in result.results:
-            print(f"| {r.name} | {r.psnr_gain:+.2f} dB | {r.ab_auc:.3f} | {r.colourfulness_ratio:.2f} |")
+        print(result.markdown())
 
 
 if __name__ == "__main__":

@@ -302,7 +302,13 @@ class Trainer:
                 f"{self.cfg.generator_args} (e.g. {misfits[0]}); drop the conflicting settings"
             )
         self.gen.load_state_dict(fits, strict=False)
-        if misfits:
+        regression = "head.0.weight" in state["generator"] and "head.0.weight" not in own
+        if regression and getattr(self.gen, "classes", None) is not None:
+            self.gen.classes.start_from_regression(
+                state["generator"]["head.0.weight"], state["generator"]["head.0.bias"]
+            )
+            self.log("--init: the colour-class head starts as a distribution around the checkpoint's colours")
+        elif misfits:
             self.log(f"--init: the generator's output head starts afresh ({', '.join(misfits)})")
         if state.get("discriminator"):
             self.disc.load_state_dict(state["discriminator"])

@@ -81,3 +81,14 @@ def test_unet_with_colour_classes_at_any_size_and_every_parameter_learns(h, w):
 def test_logits_need_a_colour_class_head():
     with pytest.raises(ValueError, match="colour_bins"):
         build_generator("unet-sn", {"width": 4, "depth": 2})(torch.zeros(1, 1, 8, 8), logits=True)
+
+
+def test_start_from_regression_begins_at_the_regression_colours():
+    torch.manual_seed(1)
+    head = ColourClasses(8, 22, 0.38, stride=1)
+    weight, bias = torch.randn(2, 8, 1, 1) * 0.05, torch.tensor([0.1, -0.2])
+    features = torch.randn(3, 8, 5, 6)
+    head.start_from_regression(weight, bias)
+    linear = torch.nn.functional.conv2d(features, weight, bias)
+    assert (head(features) - linear).abs().max() < 0.005  # a fortieth of a cell
+    assert (head(features) - torch.tanh(linear)).abs().max() < 0.03  # tanh, nearly linear here

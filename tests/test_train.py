@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import make_tiny_checkpoint
 from photos import colourful, skimage_photos, write_cifar_batches, write_folder, write_tar
 from PIL import Image
 
@@ -166,26 +167,34 @@ def test_cifar_batches_and_init_from_checkpoint(tmp_path):
 
 
 def test_a_regression_checkpoint_starts_a_colour_class_model(folder, tmp_path):
-    first = Trainer(tiny_config(folder, tmp_path / "a", limit=4), log=lambda m: None)
-    first.fit()
+    regression = make_tiny_checkpoint(tmp_path / "a.pt")  # random weights: it has colour
+    old = checkpoint.load_generator(checkpoint.load(regression))
     # widths still come from the checkpoint; the head's settings from the new run
     logged: list[str] = []
     second = Trainer(
         tiny_config(
-            folder, tmp_path / "b", init=str(tmp_path / "a"), generator_args={"width": 16, "colour_bins": 6}
+            folder,
+            tmp_path / "b",
+            init=str(regression),
+            generator_args={"width": 16, "colour_bins": 22, "colour_stride": 1},
         ),
         log=logged.append,
     )
-    assert second.cfg.generator_args["width"] == 4 and second.cfg.generator_args["colour_bins"] == 6
-    trunk = {k: v for k, v in first.gen.state_dict().items() if not k.startswith("head.")}
+    assert second.cfg.generator_args["width"] == 8 and second.cfg.generator_args["colour_bins"] == 22
     new = second.gen.state_dict()
-    assert all(torch.equal(v, new[k]) for k, v in trunk.items())
-    assert not new["head.conv.weight"].any()
-    assert any("head starts afresh" in line for line in logged)
+    assert all(torch.equal(v, new[k]) for k, v in old.state_dict().items() if not k.startswith("head."))
+    # the new head starts at the old colours, not at grey (at full resolution here: the random
+    # weights colour single pixels)
+    assert any("starts as a distribution around the checkpoint's colours" in line for line in logged)
+    l_in = torch.rand(2, 1, 32, 32) * 2 - 1
+    with torch.no_grad():
+        old_ab, new_ab = old(l_in), second.gen.eval()(l_in)
+    assert old_ab.abs().mean() > 0.05
+    assert (old_ab - new_ab).abs().mean() < 0.2 * old_ab.abs().mean()
 
     # and from the command line, down to an exported model at a chosen temperature
     proc = colorcli(
-        "train", "--data", str(folder), "--out", str(tmp_path / "c"), "--init", str(tmp_path / "a"),
+        "train", "--data", str(folder), "--out", str(tmp_path / "c"), "--init", str(regression),
         "--colour-bins", "6", "--ce-weight", "1", "--epochs", "1", "--limit", "4", *TINY_FLAGS[-4:],
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr

@@ -47,6 +47,22 @@ class ColourClasses(nn.Module):
         centres = torch.stack([a.flatten(), b.flatten()]).view(2, -1, 1, 1)
         self.register_buffer("centres", centres, persistent=False)
 
+    @torch.no_grad()
+    def start_from_regression(self, weight: torch.Tensor, bias: torch.Tensor, spread: float = 0.15) -> None:
+        """Starts the distribution as a Gaussian (sd ``spread``, normalised a,b) around the a,b a
+        regression head (1×1 convolution ``weight`` (2, C, 1, 1), ``bias`` (2,), then tanh) gives.
+
+        log N(c; μ, σ²) = c·μ/σ² − |c|²/2σ² + const, and μ = W f + b is linear in the features
+        f, so the Gaussian is exactly a 1×1 convolution (tanh dropped: it is nearly linear over
+        the colours photos have). Its annealed mean is μ, so a warm start begins at the
+        regression model's colours instead of at grey, which a fresh head needs thousands of
+        steps to leave.
+        """
+        centres = self.centres.view(2, -1).T  # (bins², 2)
+        precision = 1.0 / spread**2
+        self.conv.weight.copy_((centres @ weight.view(2, -1) * precision).view_as(self.conv.weight))
+        self.conv.bias.copy_((centres @ bias - 0.5 * centres.pow(2).sum(1)) * precision)
+
     def logits(self, features: torch.Tensor) -> torch.Tensor:
         """(N, C, H, W) features (H, W multiples of the stride) -> (N, bins², H/s, W/s)."""
         if self.stride > 1:

@@ -1,7 +1,7 @@
 """Package a training run as the shipped default model in weights/.
 
     python training/release_default.py runs/default-colour/checkpoints/best.pt \
-        runs/default-colour/checkpoints/last.pt [--render-size 256]
+        runs/default-colour/checkpoints/last.pt [--render-size 256] [--temperature 0.38]
 
 Several checkpoints of one run are averaged weight by weight (a "model soup", Wortsman et al.
 2022): GAN weights wander from epoch to epoch, and their average scored better than either on
@@ -78,11 +78,19 @@ def main() -> None:
         help="checkpoints (averaged when several), or a run folder (its checkpoints/best.pt)",
     )
     parser.add_argument("--render-size", type=int, default=256)
+    parser.add_argument(
+        "--temperature",
+        type=float,
+        help="colour-class models: the annealed-mean temperature to ship (temperature_sweep.py)",
+    )
     args = parser.parse_args()
 
     sources = [checkpoint.resolve(p) for p in args.runs]
     states = [checkpoint.load(p) for p in sources]
     state = averaged(states)
+    if args.temperature is not None:
+        # kept in the checkpoint too, so an fp16 export of it colours as the shipped model does
+        state["generator_args"] = {**state["generator_args"], "temperature": args.temperature}
     slim_path = WEIGHTS / "colorcli-default.pt"
     slim_checkpoint(state, slim_path)
     epochs = ", ".join(str(s["epoch"]) for s in states)

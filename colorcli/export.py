@@ -83,6 +83,7 @@ def export_model(
     calibration: str | Path | None = None,
     log: Callable[[str], None] = print,
     temperature: float | None = None,
+    colour_gain: float = 1.0,
 ) -> ExportReport:
     """Export the generator of a checkpoint (file or run directory) to ``output``.
 
@@ -93,6 +94,8 @@ def export_model(
 
     output = Path(output)
     calibration_images = _check_arguments(checkpoint_path, output, render_size, opset, precision, calibration)
+    if not 0 < colour_gain <= 4:
+        raise ExportUsageError(f"--colour-gain must be in (0, 4] (got {colour_gain})")
     try:
         ckpt_file = checkpoint.resolve(checkpoint_path)
         state = checkpoint.load(ckpt_file)
@@ -120,6 +123,7 @@ def export_model(
         training_data=dict(state.get("data") or {}),
         metrics=dict(state.get("metrics") or {}),
         generator_args=generator_args,
+        colour_gain=colour_gain,
     )
 
     log(f"exporting {info.arch} generator from {ckpt_file} (render size {info.render_size})")

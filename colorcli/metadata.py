@@ -41,6 +41,9 @@ class ModelInfo:
     training_data: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     generator_args: dict[str, Any] = field(default_factory=dict)
+    # a,b are multiplied by this before rendering: a calibration chosen at export, on top of
+    # which ``colorize --saturation`` applies
+    colour_gain: float = 1.0
     format_version: int = FORMAT_VERSION
 
     def to_props(self) -> dict[str, str]:
@@ -60,6 +63,7 @@ class ModelInfo:
             "training_data": json.dumps(self.training_data, sort_keys=True),
             "metrics": json.dumps(self.metrics, sort_keys=True),
             "generator_args": json.dumps(self.generator_args, sort_keys=True),
+            "colour_gain": self.colour_gain,
         }
         return {PREFIX + k: str(v) for k, v in values.items()}
 
@@ -94,6 +98,7 @@ def parse(props: dict[str, str]) -> ModelInfo:
             training_data=json.loads(own.get("training_data", "{}")),
             metrics=json.loads(own.get("metrics", "{}")),
             generator_args=json.loads(own.get("generator_args", "{}")),
+            colour_gain=float(own.get("colour_gain", "1")),
             format_version=version,
         )
     except (KeyError, ValueError) as exc:
@@ -102,4 +107,6 @@ def parse(props: dict[str, str]) -> ModelInfo:
         raise ModelFormatError(f"colorcli metadata is incomplete or malformed: {exc}") from None
     if info.render_size < 8:
         raise ModelFormatError(f"render size {info.render_size} in the model's metadata is not usable")
+    if not 0 < info.colour_gain <= 4:
+        raise ModelFormatError(f"colour gain {info.colour_gain} in the model's metadata is not usable")
     return info

@@ -382,7 +382,7 @@ class Colorizer:
     def _render(
         self, picture: imageio.Picture, ab: np.ndarray, sixteen_bits: bool
     ) -> Image.Image | np.ndarray:
-        upsampled = render.upsample_ab(ab, picture.size, self.saturation)
+        upsampled = render.upsample_ab(ab, picture.size, self.saturation * self.model.info.colour_gain)
         if sixteen_bits:
             return render.render16(picture.grey, upsampled)
         grey = picture.grey

@@ -14,9 +14,12 @@ import onnxruntime as ort
 import pytest
 import torch
 from conftest import TINY_DATA, TINY_METRICS, make_tiny_checkpoint
+from PIL import Image
+from skimage import data as skimage_data
 
 from colorcli import checkpoint, export, metadata, runtime
 from colorcli.models import registry
+from colorcli.pipeline import Colorizer
 
 PARITY_LINE = re.compile(r"fp32 ONNX vs PyTorch: max abs difference in a,b \(normalised\) (\S+)")
 
@@ -117,11 +120,8 @@ def test_reduced_precision_runs_on_cpu_and_reports_size_and_quality(
     if precision == "int8":  # static quantization over real photos
         calibration = tmp_path / "calib"
         calibration.mkdir()
-        import skimage.data
-        from PIL import Image
-
         for name in ("coffee", "chelsea", "astronaut"):
-            Image.fromarray(getattr(skimage.data, name)()).save(calibration / f"{name}.png")
+            Image.fromarray(getattr(skimage_data, name)()).save(calibration / f"{name}.png")
     out = tmp_path / f"m-{precision}.onnx"
     lines: list[str] = []
     report = export.export_model(
@@ -283,3 +283,21 @@ def test_temperature_needs_a_colour_class_model(tiny_checkpoint_factory, tmp_pat
     with pytest.raises(export.ExportUsageError, match="colour-class models"):
         export.export_model(tiny_checkpoint_factory("unet-sn"), tmp_path / "m.onnx", temperature=0.3)
     assert files_in(tmp_path) == []
+
+
+def test_colour_gain_is_stored_and_applied_like_saturation(tiny_checkpoint_factory, tmp_path):
+    ckpt = tiny_checkpoint_factory("unet-sn")
+    export.export_model(ckpt, tmp_path / "plain.onnx", log=lambda _: None)
+    export.export_model(ckpt, tmp_path / "gain.onnx", log=lambda _: None, colour_gain=1.5)
+    assert runtime.read_info(tmp_path / "gain.onnx").colour_gain == 1.5
+    assert runtime.read_info(tmp_path / "plain.onnx").colour_gain == 1.0
+    photo = Image.fromarray(skimage_data.astronaut()).resize((96, 96)).convert("L")
+
+    def colour(model: str, saturation: float) -> np.ndarray:
+        return np.asarray(Colorizer(tmp_path / model, saturation=saturation).colorize(photo), dtype=np.int16)
+
+    assert np.array_equal(colour("gain.onnx", 1.0), colour("plain.onnx", 1.5))
+    assert np.array_equal(colour("gain.onnx", 2.0), colour("plain.onnx", 3.0))
+    assert np.abs(colour("gain.onnx", 1.0) - colour("plain.onnx", 1.0)).max() > 0
+    with pytest.raises(export.ExportUsageError, match="--colour-gain"):
+        export.export_model(ckpt, tmp_path / "bad.onnx", log=lambda _: None, colour_gain=0)

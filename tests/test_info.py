@@ -26,6 +26,7 @@ def test_info_text(tiny_onnx_model, tiny_checkpoint_factory):
     assert "architecture  unet-sn" in out
     assert "render size   64" in out
     assert "precision     fp32" in out
+    assert "colour gain   1\n" in out
     assert "L/50 - 1, a,b/110" in out
     assert checkpoint.sha256(tiny_checkpoint_factory("unet-sn", image_size=64)) in out
     assert "tiny-test" in out and "val_psnr" in out
@@ -64,14 +65,27 @@ def _foreign(model: Path, tmp: Path) -> Path:
     return p
 
 
+def _no_colour(model: Path, tmp: Path) -> Path:
+    import onnx
+
+    m = onnx.load(model)
+    for prop in m.metadata_props:
+        if prop.key == "colorcli.colour_gain":
+            prop.value = "0"
+    p = tmp / "no-colour.onnx"
+    onnx.save(m, p)
+    return p
+
+
 @pytest.mark.parametrize(
     ("make", "code", "message"),
     [
         (lambda m, t: t / "missing.onnx", 2, "no such model file"),
         (_truncated, 1, "is not a readable ONNX model"),
         (_foreign, 1, "not a colorcli model"),
+        (_no_colour, 1, "colour gain 0.0 in the model's metadata is not usable"),
     ],
-    ids=["missing", "truncated", "foreign"],
+    ids=["missing", "truncated", "foreign", "zero-gain"],
 )
 def test_info_bad_input(make, code, message, tiny_onnx_model, tmp_path):
     result = run_cli("info", make(tiny_onnx_model, tmp_path))

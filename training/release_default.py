@@ -1,7 +1,7 @@
 """Package a training run as the shipped default model in weights/.
 
     python training/release_default.py runs/default-colour/checkpoints/best.pt \
-        runs/default-colour/checkpoints/last.pt [--render-size 256] [--temperature 0.38]
+        runs/default-colour/checkpoints/last.pt [--render-size 256] [--temperature 0.38] [--colour-gain 1]
 
 Several checkpoints of one run are averaged weight by weight (a "model soup", Wortsman et al.
 2022): GAN weights wander from epoch to epoch, and their average scored better than either on
@@ -83,6 +83,9 @@ def main() -> None:
         type=float,
         help="colour-class models: the annealed-mean temperature to ship (temperature_sweep.py)",
     )
+    parser.add_argument(
+        "--colour-gain", type=float, default=1.0, help="colour calibration stored in the model"
+    )
     args = parser.parse_args()
 
     sources = [checkpoint.resolve(p) for p in args.runs]
@@ -104,6 +107,7 @@ def main() -> None:
             render_size=args.render_size,
             precision="int8",
             calibration=calib,
+            colour_gain=args.colour_gain,
         )
 
 

@@ -54,7 +54,11 @@ def colorize(
     skip_existing: bool = typer.Option(False, "--skip-existing", help="Leave outputs that exist alone."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace outputs that exist."),
     saturation: float = typer.Option(
-        1.0, "--saturation", min=0.0, help="Scale the predicted colour (1.0: the model's own)."
+        1.0,
+        "--saturation",
+        min=0.0,
+        help="Scale the predicted colour (1.0: the model's own, including any colour gain it "
+        "was exported with).",
     ),
     compare: bool = typer.Option(False, "--compare", help="Also write NAME-compare.EXT: grey | colour."),
     as_json: bool = typer.Option(

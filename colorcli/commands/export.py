@@ -37,6 +37,12 @@ def export(
         help="Colour-class models (train --colour-bins): annealed-mean temperature; lower gives "
         "more vivid, less cautious colour (default: the checkpoint's, 0.38 unless trained otherwise).",
     ),
+    colour_gain: float = typer.Option(
+        1.0,
+        "--colour-gain",
+        help="Store a factor that colorize applies to the model's a,b (a colour calibration; "
+        "colorize --saturation multiplies on top).",
+    ),
 ) -> None:
     """Export a checkpoint's generator to ONNX, check it against PyTorch, and write its metadata.
 
@@ -48,7 +54,17 @@ def export(
     from colorcli.export import ExportError, ExportUsageError, export_model
 
     try:
-        export_model(checkpoint, output, render_size, opset, precision, calibration, typer.echo, temperature)
+        export_model(
+            checkpoint,
+            output,
+            render_size,
+            opset,
+            precision,
+            calibration,
+            typer.echo,
+            temperature,
+            colour_gain,
+        )
     except ExportUsageError as exc:
         usage_error(str(exc))
     except ExportError as exc:

@@ -6,6 +6,7 @@ CPU, nccl on CUDA; only rank 0 writes files).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -13,7 +14,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -171,6 +172,23 @@ def _leave_sigterm_to_parent(worker_id: int) -> None:
     stop. A SIGTERM to the whole process group (Slurm's ``scancel``) would otherwise kill them
     first and turn that stop into a DataLoader crash."""
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+
+
+@contextlib.contextmanager
+def _sigterm_held() -> Iterator[None]:
+    """Holds SIGTERM back while data workers start. A worker forked inside that window inherits
+    the block, so a SIGTERM to the process group cannot kill it before it has set itself to
+    ignore the signal; the training process gets its own copy as soon as the block lifts."""
+    if not hasattr(signal, "pthread_sigmask"):  # Windows: no process groups to signal anyway
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _spread(items: Any, n: int) -> list[Any]:
@@ -508,7 +526,9 @@ class Trainer:
         task = progress.start(
             f"epoch {self.epoch + 1}/{self.cfg.epochs} {'train' if train else 'val'}", len(loader)
         )
-        for batch in loader:
+        with _sigterm_held():
+            batches = iter(loader)
+        for batch in batches:
             values = self._batch(batch, train)
             metrics.add(batch.shape[0], **values)
             progress.advance(task, batch.shape[0], metrics.running())

@@ -19,7 +19,7 @@ from PIL import Image
 
 from colorcli import checkpoint
 from colorcli.models import ARCHITECTURES
-from colorcli.trainer import ConfigError, TrainConfig, Trainer
+from colorcli.trainer import ConfigError, TrainConfig, Trainer, _leave_sigterm_to_parent, _sigterm_held
 
 TINY_FLAGS = ["--width", "4", "--depth", "2", "--disc-width", "4", "--image-size", "32", "--batch-size", "4"]
 
@@ -244,6 +244,19 @@ def test_sigterm_to_the_job_stops_training_cleanly_and_says_how_to_resume(tmp_pa
     assert checkpoint.load(last)["epoch"] >= 1
 
 
+def test_a_worker_started_while_sigterm_is_held_survives_an_early_sigterm():
+    # the window a process-group SIGTERM can hit: a data worker forked but not yet initialised
+    with _sigterm_held():
+        pid = os.fork()
+        if pid == 0:
+            time.sleep(0.2)
+            _leave_sigterm_to_parent(0)
+            os._exit(0)
+        os.kill(pid, signal.SIGTERM)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
+
+
 def test_checkpoint_writes_are_atomic(tmp_path, monkeypatch):
     target = tmp_path / "ck.pt"
     checkpoint.save({"format": 1, "arch": "unet-sn", "generator_args": {}, "generator": {}}, target)
@@ -264,7 +277,7 @@ def test_checkpoint_writes_are_atomic(tmp_path, monkeypatch):
 DDP_SCRIPT = textwrap.dedent(
     """
     import os, sys, torch
-    from colorcli.trainer import ConfigError, TrainConfig, Trainer
+    from colorcli.trainer import ConfigError, TrainConfig, Trainer, _leave_sigterm_to_parent, _sigterm_held
     cfg = TrainConfig(arch="unet-sn", data=[sys.argv[1]], out=sys.argv[2], epochs=1, batch_size=2,
                       image_size=32, precision="fp32", workers=0,
                       generator_args={"width": 4, "depth": 2}, discriminator_args={"width": 4})

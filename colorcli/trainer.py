@@ -309,8 +309,9 @@ class Trainer:
         self.rarity = self._colour_prior(train) if cfg.rebalance else None
 
     def _warm_start(self, state: dict[str, Any]) -> None:
-        """Loads ``--init`` weights. Only the generator's output head may differ (a regression
-        checkpoint warm-starting a colour-class head); it then starts afresh."""
+        """Loads ``--init`` weights. Only the generator's output head may differ: a colour-class
+        head warm-started from a regression checkpoint starts around its colours, any other
+        new head afresh."""
         own = self.gen.state_dict()
         fits = {k: v for k, v in state["generator"].items() if k in own and own[k].shape == v.shape}
         misfits = sorted((set(own) | set(state["generator"])) - set(fits))

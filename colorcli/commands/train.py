@@ -99,7 +99,7 @@ def train(
         None,
         "--init",
         help="Start from this checkpoint's weights (architecture and widths come from it; "
-        "a regression checkpoint can start a --colour-bins model, whose head then starts afresh).",
+        "a regression checkpoint can start a --colour-bins model, whose new head begins at its colours).",
     ),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out where it stopped."),
     force: bool = typer.Option(

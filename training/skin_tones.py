@@ -43,6 +43,8 @@ def main() -> None:
     parser.add_argument("--model", type=Path, help="ONNX model (default: the shipped one)")
     parser.add_argument("--archive", type=Path, default=Path("../shared/data/people128.tar.gz"))
     args = parser.parse_args()
+    if not args.archive.is_file():
+        parser.error(f"{args.archive} not found; run from the repository root or pass --archive")
 
     candidate = model_candidate("model", Colorizer(args.model))
     print("| faces | count | PSNR gain over grey | a,b error | a,b AUC | colourfulness × originals |")

@@ -127,10 +127,12 @@ def export_model(
     )
 
     log(f"exporting {info.arch} generator from {ckpt_file} (render size {info.render_size})")
-    fp32 = to_onnx(generator, opset or DEFAULT_OPSET, info.render_size)
+    graph = subpixel_form(generator) if precision == "int8" else generator
+    fp32 = to_onnx(graph, opset or DEFAULT_OPSET, info.render_size)
     _set_metadata(fp32, replace(info, precision="fp32"))
     fp32_bytes = _checked_bytes(fp32)
     inputs = parity_inputs(info.render_size)
+    # against the generator as trained, so a rewritten graph is checked too
     parity = parity_check(generator, fp32_bytes, inputs)
     _log_parity(log, "fp32", parity)
     worst = max(c.max_abs_diff for c in parity)
@@ -253,6 +255,31 @@ def plain_weights(module: Any) -> Any:
             for name in list(sub.parametrizations):
                 parametrize.remove_parametrizations(sub, name, leave_parametrized=True)
     return module
+
+
+def subpixel_form(generator: Any) -> Any:
+    """A copy of an eval-mode generator whose U-Net up-steps (transposed convolution, batch
+    norm) are plain convolutions and pixel shuffles (``Up.as_subpixel``): the same map, but
+    one that onnxruntime quantizes whole. It costs fp32 about 7 % more arithmetic, so only
+    int8 exports use it; there it made inference 1.8× faster (140 -> 77 ms at 384 px, 2 cores).
+    """
+    import copy
+
+    from torch import nn
+
+    from colorcli.models.layers import Up
+
+    generator = copy.deepcopy(generator)
+    for seq in list(generator.modules()):
+        if not isinstance(seq, nn.Sequential):
+            continue
+        for i, layer in enumerate(seq):
+            if isinstance(layer, Up):
+                norm = seq[i + 1] if i + 1 < len(seq) and isinstance(seq[i + 1], nn.BatchNorm2d) else None
+                seq[i] = layer.as_subpixel(norm)
+                if norm is not None:
+                    seq[i + 1] = nn.Identity()
+    return generator
 
 
 # -- ONNX graph -------------------------------------------------------------------------------

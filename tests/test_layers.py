@@ -1,4 +1,4 @@
-"""The U-Net's training-time fast paths compute what the stock PyTorch layers compute."""
+"""The U-Net's fast paths (training and int8 inference) compute what the stock PyTorch layers compute."""
 
 import pytest
 import torch
@@ -76,3 +76,23 @@ def test_dropout_keeps_the_expected_share_and_scale_and_is_identity_in_eval():
     assert abs(kept.float().mean().item() - 0.75) < 0.01
     assert torch.allclose(y[kept], torch.full_like(y[kept], 1 / 0.75))
     assert torch.equal(drop.eval()(x), x)
+
+
+@pytest.mark.parametrize("with_norm", [False, True])
+@pytest.mark.parametrize(("h", "w"), [(1, 1), (3, 5), (8, 8)])
+def test_the_subpixel_form_of_an_up_step_is_the_same_map(with_norm, h, w):
+    torch.manual_seed(h * w)
+    up = layers.Up(5, 3)
+    norm = nn.BatchNorm2d(3).eval()
+    with torch.no_grad():  # stats far from the defaults, so a wrong fold shows
+        norm.weight.uniform_(0.5, 2)
+        norm.bias.normal_()
+        norm.running_mean.normal_()
+        norm.running_var.uniform_(0.2, 3)
+    stock = nn.Sequential(up, norm) if with_norm else up
+    x = torch.randn(2, 5, h, w)
+    with torch.no_grad():
+        expected = stock.eval()(x)
+        got = up.as_subpixel(norm if with_norm else None)(x)
+    assert got.shape == (2, 3, 2 * h, 2 * w)
+    assert torch.allclose(got, expected, atol=1e-5), (got - expected).abs().max()

@@ -52,6 +52,7 @@ class TrainConfig:
     l1_weight: float = 0.985
     real_label: float = 1.0  # < 1 is one-sided label smoothing
     disc_pixels: float = 1.0  # pixel discriminator: fraction of pixels its loss is estimated on
+    disc_context: bool = False  # pixel discriminator also sees the generator's bottleneck features
     rebalance: float = 0.0  # weight rare colours in the L1 term (rebalance.py); 0: plain L1
     ce_weight: float = 1.0  # generators with colour_bins: weight of the colour-class cross-entropy
     val_fraction: float = 0.05
@@ -257,8 +258,12 @@ class Trainer:
             cfg.generator_args = {**init_state["generator_args"], **head}
             cfg.discriminator_args = dict(init_state.get("discriminator_args") or cfg.discriminator_args)
         cfg.generator_args = registry.generator_args(cfg.arch, **cfg.generator_args)
-        cfg.discriminator_args = registry.discriminator_args(cfg.arch, **cfg.discriminator_args)
         self.gen = registry.build_generator(cfg.arch, cfg.generator_args).to(self.device)
+        if cfg.disc_context:
+            if getattr(self.gen, "classes", None) is None:
+                raise ConfigError("--disc-context needs a U-Net with --colour-bins")
+            cfg.discriminator_args["context"] = self.gen.context_channels
+        cfg.discriminator_args = registry.discriminator_args(cfg.arch, **cfg.discriminator_args)
         self.disc = registry.build_discriminator(cfg.arch, cfg.discriminator_args).to(self.device)
         if init_state is not None:
             self._warm_start(init_state)
@@ -311,7 +316,7 @@ class Trainer:
     def _warm_start(self, state: dict[str, Any]) -> None:
         """Loads ``--init`` weights. Only the generator's output head may differ: a colour-class
         head warm-started from a regression checkpoint starts around its colours, any other
-        new head afresh."""
+        new head afresh. A discriminator that does not fit (one given context) starts afresh."""
         own = self.gen.state_dict()
         fits = {k: v for k, v in state["generator"].items() if k in own and own[k].shape == v.shape}
         misfits = sorted((set(own) | set(state["generator"])) - set(fits))
@@ -329,8 +334,12 @@ class Trainer:
             self.log("--init: the colour-class head starts as a distribution around the checkpoint's colours")
         elif misfits:
             self.log(f"--init: the generator's output head starts afresh ({', '.join(misfits)})")
-        if state.get("discriminator"):
-            self.disc.load_state_dict(state["discriminator"])
+        disc = state.get("discriminator") or {}
+        own = self.disc.state_dict()
+        if disc and set(disc) == set(own) and all(own[k].shape == v.shape for k, v in disc.items()):
+            self.disc.load_state_dict(disc)
+        elif disc:
+            self.log("--init: the discriminator differs from the checkpoint's and starts afresh")
 
     def _colour_prior(self, train: list[data.Record]) -> rebalance.ColourRarity:
         """The a,b histogram of up to 512 training images (centre crops), spread over the set;
@@ -409,31 +418,44 @@ class Trainer:
         ab = color.normalise_ab(lab[:, 1:]).contiguous(memory_format=torch.channels_last)
         return rgb, l_norm, ab
 
-    def _pixels(self, *images: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """The same random subset of pixels from each image, as (N, C, K, 1) maps.
+    def _pixels(self, context: torch.Tensor | None, *images: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The same random subset of pixels from each image, as (N, C, K, 1) maps, each with
+        the ``context`` features of the low-resolution cell it lies in appended.
 
         A 1×1 discriminator sees every pixel alone, so its loss is a mean over pixels and a
         random subset estimates it without bias at a fraction of the cost.
         """
-        if not self.pixelwise or self.cfg.disc_pixels >= 1:
-            return images
         n, _, h, w = images[0].shape
+        if not self.pixelwise or self.cfg.disc_pixels >= 1:
+            if context is None:
+                return images
+            # nearest upsampling, then a crop: the generator pads its input to whole cells
+            context = context.repeat_interleave(self.gen.context_stride, 2)
+            context = context.repeat_interleave(self.gen.context_stride, 3)[..., :h, :w]
+            return tuple(torch.cat([x, context.to(x.dtype)], 1) for x in images)
         k = max(1, int(h * w * self.cfg.disc_pixels))
         idx = torch.randint(0, h * w, (n, 1, k), device=images[0].device)
-        return tuple(
-            x.flatten(2)
-            .gather(2, idx.expand(n, x.shape[1], k))
-            .unsqueeze(-1)
-            .contiguous(memory_format=torch.channels_last)
-            for x in images
-        )
+        picked = [x.flatten(2).gather(2, idx.expand(n, x.shape[1], k)) for x in images]
+        if context is not None:
+            stride, cols = self.gen.context_stride, context.shape[-1]
+            cell = (idx // w // stride) * cols + idx % w // stride
+            features = context.flatten(2).gather(2, cell.expand(n, context.shape[1], k))
+            picked = [torch.cat([x, features.to(x.dtype)], 1) for x in picked]
+        return tuple(x.unsqueeze(-1).contiguous(memory_format=torch.channels_last) for x in picked)
 
     def _batch(self, batch: torch.Tensor, train: bool) -> dict[str, float]:
         cfg = self.cfg
         rgb, l_norm, ab = self._lab(batch)
         with torch.set_grad_enabled(train), self._autocast():
-            fake, logits = self.gen_ddp(l_norm, logits=True) if self.classes else (self.gen_ddp(l_norm), None)
-        real_in, fake_in = self._pixels(torch.cat([l_norm, ab], 1), torch.cat([l_norm, fake.detach()], 1))
+            if self.classes:
+                fake, logits, context = self.gen_ddp(l_norm, logits=True)
+            else:
+                fake, logits, context = self.gen_ddp(l_norm), None, None
+        # the context is evidence about the scene, not something to improve for the discriminator
+        context = context.detach() if self.cfg.disc_context else None
+        real_in, fake_in = self._pixels(
+            context, torch.cat([l_norm, ab], 1), torch.cat([l_norm, fake.detach()], 1)
+        )
 
         # discriminator: real and fake in separate passes, so a batch-norm discriminator
         # never mixes their statistics (the reference code does the same)
@@ -454,7 +476,7 @@ class Trainer:
         # module is used so DDP does not wait for gradients it will never get
         self.disc.requires_grad_(False)
         with torch.set_grad_enabled(train), self._autocast():
-            (g_in,) = self._pixels(torch.cat([l_norm, fake], 1))
+            (g_in,) = self._pixels(context, torch.cat([l_norm, fake], 1))
             d_gen = self.disc(g_in)
         self.disc.requires_grad_(True)
         adv = _bce(d_gen, 1.0)

@@ -65,12 +65,14 @@ def test_annealed_mean_runs_from_the_mean_to_the_mode():
 def test_unet_with_colour_classes_at_any_size_and_every_parameter_learns(h, w):
     gen = build_generator("unet-sn", {"width": 4, "depth": 2, "colour_bins": 6, "colour_stride": 4})
     l_in = torch.rand(2, 1, h, w) * 2 - 1
-    ab, logits = gen(l_in, logits=True)
+    ab, logits, context = gen(l_in, logits=True)
     assert ab.shape == (2, 2, h, w) and ab.abs().max() <= 1.0
     assert logits.shape[:2] == (2, 36)
+    assert context.shape[:2] == (2, gen.context_channels)
+    assert context.shape[-1] * gen.context_stride >= w
     with torch.no_grad():
         gen.head.conv.weight.normal_()  # the head starts at zero, which blocks the trunk's gradient
-    ab, logits = gen(l_in, logits=True)
+    ab, logits, context = gen(l_in, logits=True)
     target = torch.rand(2, 2, h, w) * 2 - 1
     (gen.head.cross_entropy(logits, target).mean() + (ab - target).abs().mean()).backward()
     for name, p in gen.named_parameters():

@@ -216,6 +216,21 @@ def test_an_init_checkpoint_whose_weights_do_not_fit_is_refused(folder, tmp_path
         Trainer(tiny_config(folder, tmp_path / "b", init=str(tmp_path / "odd.pt")), log=lambda m: None)
 
 
+def test_a_context_discriminator_starts_afresh_from_a_plain_checkpoint(folder, tmp_path):
+    bins = {"width": 4, "depth": 2, "colour_bins": 6}
+    Trainer(tiny_config(folder, tmp_path / "a", limit=4, generator_args=bins), log=lambda m: None).fit()
+    plain = tmp_path / "a" / "checkpoints" / "last.pt"
+    logged: list[str] = []
+    trainer = Trainer(
+        tiny_config(folder, tmp_path / "b", limit=4, init=str(plain), disc_context=True), log=logged.append
+    )
+    assert "--init: the discriminator differs from the checkpoint's and starts afresh" in logged
+    assert torch.equal(trainer.disc.net[0].weight[:, 3:], torch.zeros_like(trainer.disc.net[0].weight[:, 3:]))
+    # without context the checkpoint's discriminator is taken over
+    trainer = Trainer(tiny_config(folder, tmp_path / "c", limit=4, init=str(plain)), log=lambda m: None)
+    assert torch.equal(trainer.disc.net[0].weight, checkpoint.load(plain)["discriminator"]["net.0.weight"])
+
+
 def test_sigterm_to_the_job_stops_training_cleanly_and_says_how_to_resume(tmp_path, folder):
     # as Slurm's scancel does: the signal goes to the whole process group, data workers included
     run = tmp_path / "run"
@@ -329,6 +344,7 @@ def test_ddp_two_gloo_processes_agree(folder, tmp_path):
         ("empty-data", "no images found"),
         ("tiny-size", "too small"),
         ("bad-rebalance", "--rebalance must be in [0, 1]"),
+        ("context-without-classes", "--disc-context needs a U-Net with --colour-bins"),
         ("existing-out", "--resume"),
         ("resume-nothing", "no run to resume"),
     ],
@@ -351,6 +367,8 @@ def test_bad_input_is_a_one_line_usage_error(folder, tmp_path, case, message):
         argv["--image-size"] = "8"
     elif case == "bad-rebalance":
         argv["--rebalance"] = "1.5"
+    elif case == "context-without-classes":
+        extra = ["--disc-context"]
     elif case == "existing-out":
         argv["--out"] = str(existing)
     elif case == "resume-nothing":
@@ -372,3 +390,29 @@ def test_rebalancing_changes_the_generator_step(folder, tmp_path):
 
     plain, rebalanced = first_step(0.0), first_step(0.5)
     assert any(not torch.equal(a, b) for a, b in zip(plain, rebalanced, strict=True))
+
+
+@pytest.mark.parametrize("disc_pixels", [0.25, 1.0])
+def test_a_context_discriminator_sees_each_pixels_own_cell(folder, tmp_path, disc_pixels):
+    trainer = Trainer(
+        tiny_config(
+            folder, tmp_path / "ctx", limit=4, disc_context=True, disc_pixels=disc_pixels, adv_weight=0.5,
+            generator_args={"width": 4, "depth": 2, "colour_bins": 6},
+        ),
+        log=lambda m: None,
+    )  # fmt: skip
+    assert trainer.cfg.discriminator_args["context"] == trainer.gen.context_channels
+    first = trainer.disc.net[0].weight.detach().clone()
+    trainer.fit()
+    assert not torch.equal(first[:, 3:], trainer.disc.net[0].weight[:, 3:]), "context weights never learnt"
+    state = checkpoint.load(tmp_path / "ctx" / "checkpoints" / "last.pt")
+    assert state["discriminator_args"]["context"] == trainer.gen.context_channels
+
+    # every picked pixel carries the features of the stride-4 cell it lies in: here its cell's
+    # number, against a pixel channel holding its own position
+    h, w = 12, 10
+    where = torch.arange(h * w, dtype=torch.float32).view(1, 1, h, w).expand(2, 1, h, w)
+    cells = torch.arange(3 * 3, dtype=torch.float32).view(1, 1, 3, 3).expand(2, 1, 3, 3)
+    (picked,) = trainer._pixels(cells, where)
+    pos, cell = picked[:, 0].flatten().long(), picked[:, 1].flatten()
+    assert torch.equal(cell, ((pos // w // 4) * 3 + pos % w // 4).float())

@@ -4,15 +4,18 @@
 
 Scores the GAN model as it is, and the L1-only twin at several ``--saturation`` values: an L1
 model can always be made more colourful by scaling its a,b, so the fair comparison is the
-colourfulness each reaches at the same PSNR. Prints one markdown table per folder of photos.
+colourfulness each reaches at the same PSNR. Prints one markdown table per folder of photos,
+and the twin's colourfulness at the GAN's PSNR, interpolated between its two nearest
+saturations.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 from pathlib import Path
 
-from colorcli.evaluate import evaluate, find_photos, model_candidate
+from colorcli.evaluate import Result, evaluate, find_photos, model_candidate
 from colorcli.pipeline import Colorizer
 
 SATURATIONS = (1.0, 1.1, 1.2, 1.3, 1.5)
@@ -38,6 +41,19 @@ def main() -> None:
         result, _ = evaluate(find_photos(folder), candidates)
         print(f"\n{folder}: {result.photos} photos, render size {args.render_size}\n")
         print(result.markdown())
+        gan, twin = result.results[1], result.results[2:]
+        at = twin_at(gan.psnr_gain, twin)
+        print(f"\nL1 only at the GAN's PSNR: {at} (GAN {gan.colourfulness_ratio:.3f}x)")
+
+
+def twin_at(psnr_gain: float, twin: list[Result]) -> str:
+    """The twin's colourfulness ratio at ``psnr_gain``, linear between the saturations around it
+    (PSNR falls as the saturation rises)."""
+    for hi, lo in itertools.pairwise(twin):
+        if lo.psnr_gain <= psnr_gain <= hi.psnr_gain:
+            t = (hi.psnr_gain - psnr_gain) / (hi.psnr_gain - lo.psnr_gain)
+            return f"{hi.colourfulness_ratio + t * (lo.colourfulness_ratio - hi.colourfulness_ratio):.3f}x"
+    return "out of the saturations' range"
 
 
 if __name__ == "__main__":

@@ -68,6 +68,12 @@ def train(
     disc_pixels: float | None = typer.Option(
         None, help="Pixel discriminators: fraction of pixels the loss is estimated on (1: all)."
     ),
+    disc_context: bool | None = typer.Option(
+        None,
+        "--disc-context/--no-disc-context",
+        help="Colour-class U-Nets: the pixel discriminator also sees the generator's bottleneck "
+        "features beside each pixel, so it judges a colour for its scene, not only its lightness.",
+    ),
     rebalance: float | None = typer.Option(
         None,
         help="Weight rare colours in the L1 (and cross-entropy) term against desaturated results "

@@ -56,14 +56,27 @@ class PixelDiscriminator(nn.Module):
     """1×1 (pixel-wise) PatchGAN: five 1×1 convolutions; the first without normalisation,
     the middle three with spectral or batch norm, the last without. Widths go
     ``width, 2w, 4w, 4w``. Every layer runs at every pixel, so the default width is 16: at 64 the
-    discriminator cost more than the 16.6 M-parameter generator (measured in training/bench_train.py)."""
+    discriminator cost more than the 16.6 M-parameter generator (measured in training/bench_train.py).
+
+    ``context`` > 0 adds that many input channels after L, a, b: the generator's bottleneck
+    features at the pixel's place (the trainer's ``disc_context``; not in the paper). Seeing L
+    alone, the discriminator can only judge how saturated a colour is for its lightness, which
+    a colour gain does as well; with the scene beside it, it can judge the colour itself."""
 
     pixelwise = True  # each output depends on one pixel: the loss may sample pixels
 
-    def __init__(self, width: int = 16, norm: str = "spectral") -> None:
+    def __init__(self, width: int = 16, norm: str = "spectral", context: int = 0) -> None:
         super().__init__()
         widths = [width, 2 * width, 4 * width, 4 * width]
-        mods: list[nn.Module] = [_conv(3, widths[0], 1), nn.LeakyReLU(0.2, True)]
+        first = _conv(3 + context, widths[0], 1)
+        if context:
+            # drawn as for L, a, b alone, context at zero: 256 context inputs would otherwise
+            # shrink the colour's initial weights 10× (Xavier) and bury it, and the
+            # discriminator stalled at chance. So it starts as the plain pixel discriminator
+            # and takes up the scene as far as that helps
+            nn.init.xavier_uniform_(first.weight[:, :3])
+            nn.init.zeros_(first.weight[:, 3:])
+        mods: list[nn.Module] = [first, nn.LeakyReLU(0.2, True)]
         for cin, cout in itertools.pairwise(widths):
             mods += [*_normed(_conv(cin, cout, 1), norm), nn.LeakyReLU(0.2, True)]
         mods.append(_conv(widths[-1], 1, 1))

@@ -56,6 +56,7 @@ class UNetGenerator(nn.Module):
     ) -> None:
         super().__init__()
         self.multiple = math.lcm(2**depth, colour_stride if colour_bins else 1)
+        self.context_stride = 2**depth
         widths = [width * min(2**i, max_mult) for i in range(depth + 1)]
         self.stem = nn.Sequential(
             nn.Conv2d(1, widths[0], 3, padding=1, bias=False),
@@ -77,6 +78,7 @@ class UNetGenerator(nn.Module):
             if colour_bins
             else nn.Sequential(nn.Conv2d(widths[0] * 2, 2, 1), nn.Tanh())
         )
+        self.context_channels = widths[-1]
         xavier_init(self)
         # start from "no colour" (a,b = 0, or a uniform distribution) rather than random colour:
         # training then begins at the grey baseline's L1 instead of far above it
@@ -88,13 +90,15 @@ class UNetGenerator(nn.Module):
 
     def forward(
         self, x: torch.Tensor, logits: bool = False
-    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        """a,b; with ``logits`` (colour-class heads only) also the per-cell logits for the loss."""
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """a,b; with ``logits`` (colour-class heads only) also the per-cell logits for the loss
+        and the bottleneck features, (N, context_channels, H, W) / context_stride: what the
+        network makes of the whole scene, which a context discriminator sees beside each pixel."""
         x, h, w = pad_to_multiple(x, self.multiple)
         skips = [self.stem(x)]
         for down in self.downs:
             skips.append(down(skips[-1]))
-        y = skips.pop()
+        y = bottleneck = skips.pop()
         for up in self.ups:
             y = torch.cat([up(y), skips.pop()], dim=1)
         if not logits:
@@ -102,4 +106,4 @@ class UNetGenerator(nn.Module):
         if self.classes is None:
             raise ValueError("logits=True needs a generator built with colour_bins")
         scores = self.classes.logits(y)
-        return self.classes.annealed_mean(scores)[..., :h, :w], scores
+        return self.classes.annealed_mean(scores)[..., :h, :w], scores, bottleneck

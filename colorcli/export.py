@@ -260,8 +260,9 @@ def plain_weights(module: Any) -> Any:
 def subpixel_form(generator: Any) -> Any:
     """A copy of an eval-mode generator whose U-Net up-steps (transposed convolution, batch
     norm) are plain convolutions and pixel shuffles (``Up.as_subpixel``): the same map, but
-    one that onnxruntime quantizes whole. It costs fp32 about 7 % more arithmetic, so only
-    int8 exports use it; there it made inference 1.8× faster (140 -> 77 ms at 384 px, 2 cores).
+    one that onnxruntime quantizes whole. In fp32 it ran 7 % slower (230 against 214 ms at
+    384 px, 2 cores), so only int8 exports use it; there it made inference 1.8× faster
+    (140 -> 77 ms).
     """
     import copy
 

@@ -259,6 +259,8 @@ class Trainer:
             cfg.discriminator_args = dict(init_state.get("discriminator_args") or cfg.discriminator_args)
         cfg.generator_args = registry.generator_args(cfg.arch, **cfg.generator_args)
         self.gen = registry.build_generator(cfg.arch, cfg.generator_args).to(self.device)
+        # context follows this run's --disc-context, not the --init checkpoint's discriminator
+        cfg.discriminator_args.pop("context", None)
         if cfg.disc_context:
             if getattr(self.gen, "classes", None) is None:
                 raise ConfigError("--disc-context needs a U-Net with --colour-bins")
@@ -334,9 +336,8 @@ class Trainer:
             self.log("--init: the colour-class head starts as a distribution around the checkpoint's colours")
         elif misfits:
             self.log(f"--init: the generator's output head starts afresh ({', '.join(misfits)})")
-        disc = state.get("discriminator") or {}
-        own = self.disc.state_dict()
-        if disc and set(disc) == set(own) and all(own[k].shape == v.shape for k, v in disc.items()):
+        disc, own_disc = state.get("discriminator") or {}, self.disc.state_dict()
+        if disc and set(disc) == set(own_disc) and all(own_disc[k].shape == v.shape for k, v in disc.items()):
             self.disc.load_state_dict(disc)
         elif disc:
             self.log("--init: the discriminator differs from the checkpoint's and starts afresh")

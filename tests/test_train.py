@@ -216,7 +216,7 @@ def test_an_init_checkpoint_whose_weights_do_not_fit_is_refused(folder, tmp_path
         Trainer(tiny_config(folder, tmp_path / "b", init=str(tmp_path / "odd.pt")), log=lambda m: None)
 
 
-def test_a_context_discriminator_starts_afresh_from_a_plain_checkpoint(folder, tmp_path):
+def test_a_discriminator_with_or_without_context_starts_afresh_from_the_other_kind(folder, tmp_path):
     bins = {"width": 4, "depth": 2, "colour_bins": 6}
     Trainer(tiny_config(folder, tmp_path / "a", limit=4, generator_args=bins), log=lambda m: None).fit()
     plain = tmp_path / "a" / "checkpoints" / "last.pt"
@@ -229,6 +229,18 @@ def test_a_context_discriminator_starts_afresh_from_a_plain_checkpoint(folder, t
     # without context the checkpoint's discriminator is taken over
     trainer = Trainer(tiny_config(folder, tmp_path / "c", limit=4, init=str(plain)), log=lambda m: None)
     assert torch.equal(trainer.disc.net[0].weight, checkpoint.load(plain)["discriminator"]["net.0.weight"])
+
+    # and a run without --disc-context from a context checkpoint (the shipped model's) trains a
+    # plain one
+    Trainer(tiny_config(folder, tmp_path / "d", limit=4, disc_context=True, generator_args=bins)).fit()
+    logged.clear()
+    trainer = Trainer(
+        tiny_config(folder, tmp_path / "e", limit=4, init=str(tmp_path / "d" / "checkpoints" / "last.pt")),
+        log=logged.append,
+    )
+    assert "context" not in trainer.cfg.discriminator_args and trainer.disc.net[0].in_channels == 3
+    assert "--init: the discriminator differs from the checkpoint's and starts afresh" in logged
+    trainer.fit()
 
 
 def test_sigterm_to_the_job_stops_training_cleanly_and_says_how_to_resume(tmp_path, folder):

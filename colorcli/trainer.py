@@ -13,6 +13,7 @@ import math
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -175,6 +176,25 @@ def _leave_sigterm_to_parent(worker_id: int) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if hasattr(signal, "pthread_sigmask"):
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+
+
+@contextlib.contextmanager
+def _sigterm_deferred() -> Iterator[None]:
+    """Lets the epoch's files (metrics line, samples, checkpoints) be written whole before a
+    SIGTERM takes effect: one that arrives meanwhile is noted and raised again afterwards.
+    Stopped inside ``torch.save``, the run reported a zip-writer error instead of a clean stop
+    (its previous checkpoint was intact: checkpoints are written atomically)."""
+    if threading.current_thread() is not threading.main_thread():  # only it may set handlers
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if caught:
+            signal.raise_signal(signal.SIGTERM)
 
 
 @contextlib.contextmanager
@@ -590,16 +610,17 @@ class Trainer:
         return last
 
     def _end_epoch(self, record: dict[str, Any]) -> None:
-        with open(self.run_dir / "metrics.jsonl", "a") as fh:
-            fh.write(json.dumps(record) + "\n")
-        self.save_samples(self.run_dir / "samples" / f"epoch-{self.epoch:03d}.png")
-        improved = record["val"]["gen_l1"] < self.best_val_l1
-        if improved:
-            self.best_val_l1 = record["val"]["gen_l1"]
-        state = self._state({"epoch": self.epoch, **{f"val_{k}": v for k, v in record["val"].items()}})
-        checkpoint.save(state, self.run_dir / "checkpoints" / "last.pt")
-        if improved:
-            checkpoint.save(state, self.run_dir / "checkpoints" / "best.pt")
+        with _sigterm_deferred():
+            with open(self.run_dir / "metrics.jsonl", "a") as fh:
+                fh.write(json.dumps(record) + "\n")
+            self.save_samples(self.run_dir / "samples" / f"epoch-{self.epoch:03d}.png")
+            improved = record["val"]["gen_l1"] < self.best_val_l1
+            if improved:
+                self.best_val_l1 = record["val"]["gen_l1"]
+            state = self._state({"epoch": self.epoch, **{f"val_{k}": v for k, v in record["val"].items()}})
+            checkpoint.save(state, self.run_dir / "checkpoints" / "last.pt")
+            if improved:
+                checkpoint.save(state, self.run_dir / "checkpoints" / "best.pt")
 
     @torch.no_grad()
     def save_samples(self, path: Path) -> None:

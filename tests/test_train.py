@@ -19,7 +19,14 @@ from PIL import Image
 
 from colorcli import checkpoint
 from colorcli.models import ARCHITECTURES
-from colorcli.trainer import ConfigError, TrainConfig, Trainer, _leave_sigterm_to_parent, _sigterm_held
+from colorcli.trainer import (
+    ConfigError,
+    TrainConfig,
+    Trainer,
+    _leave_sigterm_to_parent,
+    _sigterm_deferred,
+    _sigterm_held,
+)
 
 TINY_FLAGS = ["--width", "4", "--depth", "2", "--disc-width", "4", "--image-size", "32", "--batch-size", "4"]
 
@@ -243,6 +250,26 @@ def test_a_discriminator_with_or_without_context_starts_afresh_from_the_other_ki
     trainer.fit()
 
 
+def test_a_sigterm_while_the_epoch_is_written_waits_for_the_writing():
+    class Stop(BaseException):
+        pass
+
+    def stop(signum, frame):
+        raise Stop
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    written = []
+    try:
+        with pytest.raises(Stop), _sigterm_deferred():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.05)  # where the handler would have run
+            written.append("checkpoint")
+        assert written == ["checkpoint"]
+        assert signal.getsignal(signal.SIGTERM) is stop
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def test_sigterm_to_the_job_stops_training_cleanly_and_says_how_to_resume(tmp_path, folder):
     # as Slurm's scancel does: the signal goes to the whole process group, data workers included
     run = tmp_path / "run"
@@ -304,7 +331,14 @@ def test_checkpoint_writes_are_atomic(tmp_path, monkeypatch):
 DDP_SCRIPT = textwrap.dedent(
     """
     import os, sys, torch
-    from colorcli.trainer import ConfigError, TrainConfig, Trainer, _leave_sigterm_to_parent, _sigterm_held
+    from colorcli.trainer import (
+    ConfigError,
+    TrainConfig,
+    Trainer,
+    _leave_sigterm_to_parent,
+    _sigterm_deferred,
+    _sigterm_held,
+)
     cfg = TrainConfig(arch="unet-sn", data=[sys.argv[1]], out=sys.argv[2], epochs=1, batch_size=2,
                       image_size=32, precision="fp32", workers=0,
                       generator_args={"width": 4, "depth": 2}, discriminator_args={"width": 4})

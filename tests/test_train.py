@@ -331,14 +331,7 @@ def test_checkpoint_writes_are_atomic(tmp_path, monkeypatch):
 DDP_SCRIPT = textwrap.dedent(
     """
     import os, sys, torch
-    from colorcli.trainer import (
-    ConfigError,
-    TrainConfig,
-    Trainer,
-    _leave_sigterm_to_parent,
-    _sigterm_deferred,
-    _sigterm_held,
-)
+    from colorcli.trainer import TrainConfig, Trainer
     cfg = TrainConfig(arch="unet-sn", data=[sys.argv[1]], out=sys.argv[2], epochs=1, batch_size=2,
                       image_size=32, precision="fp32", workers=0,
                       generator_args={"width": 4, "depth": 2}, discriminator_args={"width": 4})

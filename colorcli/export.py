@@ -84,6 +84,7 @@ def export_model(
     log: Callable[[str], None] = print,
     temperature: float | None = None,
     colour_gain: float = 1.0,
+    context_size: int = 0,
 ) -> ExportReport:
     """Export the generator of a checkpoint (file or run directory) to ``output``.
 
@@ -96,6 +97,8 @@ def export_model(
     calibration_images = _check_arguments(checkpoint_path, output, render_size, opset, precision, calibration)
     if not 0 < colour_gain <= 4:
         raise ExportUsageError(f"--colour-gain must be in (0, 4] (got {colour_gain})")
+    if context_size != 0 and context_size < 8:
+        raise ExportUsageError(f"--context-size must be 0 (off) or at least 8 (got {context_size})")
     try:
         ckpt_file = checkpoint.resolve(checkpoint_path)
         state = checkpoint.load(ckpt_file)
@@ -114,6 +117,10 @@ def export_model(
     size = render_size or state.get("image_size")
     if not size:
         raise ExportUsageError(f"{ckpt_file} records no training image size; pass --render-size N")
+    if context_size >= int(size):
+        raise ExportUsageError(
+            f"--context-size {context_size} is not below the render size {size}, so it would never run"
+        )
     info = metadata.ModelInfo(
         arch=state["arch"],
         render_size=int(size),
@@ -124,6 +131,7 @@ def export_model(
         metrics=dict(state.get("metrics") or {}),
         generator_args=generator_args,
         colour_gain=colour_gain,
+        context_size=context_size,
     )
 
     log(f"exporting {info.arch} generator from {ckpt_file} (render size {info.render_size})")

@@ -44,6 +44,9 @@ class ModelInfo:
     # a,b are multiplied by this before rendering: a calibration chosen at export, on top of
     # which ``colorize --saturation`` applies
     colour_gain: float = 1.0
+    # > 0: colorize also runs the model on the photo shrunk to this size and blends those
+    # colours in (colorcli.pipeline.CONTEXT_WEIGHT); 0: render size only
+    context_size: int = 0
     format_version: int = FORMAT_VERSION
 
     def to_props(self) -> dict[str, str]:
@@ -64,6 +67,7 @@ class ModelInfo:
             "metrics": json.dumps(self.metrics, sort_keys=True),
             "generator_args": json.dumps(self.generator_args, sort_keys=True),
             "colour_gain": self.colour_gain,
+            "context_size": self.context_size,
         }
         return {PREFIX + k: str(v) for k, v in values.items()}
 
@@ -99,6 +103,7 @@ def parse(props: dict[str, str]) -> ModelInfo:
             metrics=json.loads(own.get("metrics", "{}")),
             generator_args=json.loads(own.get("generator_args", "{}")),
             colour_gain=float(own.get("colour_gain", "1")),
+            context_size=int(own.get("context_size", "0")),
             format_version=version,
         )
     except (KeyError, ValueError) as exc:
@@ -109,4 +114,6 @@ def parse(props: dict[str, str]) -> ModelInfo:
         raise ModelFormatError(f"render size {info.render_size} in the model's metadata is not usable")
     if not 0 < info.colour_gain <= 4:
         raise ModelFormatError(f"colour gain {info.colour_gain} in the model's metadata is not usable")
+    if info.context_size and info.context_size < 8:
+        raise ModelFormatError(f"context size {info.context_size} in the model's metadata is not usable")
     return info

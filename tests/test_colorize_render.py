@@ -121,3 +121,21 @@ def test_alpha_rides_in_the_padding_byte() -> None:
     assert rgba.mode == "RGBA"
     assert np.array_equal(np.asarray(rgba)[..., 3], alpha)
     assert np.array_equal(np.asarray(rgba)[..., :3], np.asarray(render.render8(grey, chroma).convert("RGB")))
+
+
+def test_context_blend_sets_where_colour_goes_and_keeps_its_strength() -> None:
+    ab = np.zeros((2, 8, 8), np.float32)
+    ab[0, :, :4] = 0.4  # colour on the left half only
+    context = np.zeros((2, 4, 4), np.float32)
+    context[0] = 0.1  # weaker colour everywhere
+    blended = render.blend_context(ab, context, 0.5)
+    assert blended.shape == ab.shape and blended.dtype == np.float32
+    assert np.allclose(blended[1], 0)
+    assert np.hypot(*blended).mean() == pytest.approx(np.hypot(*ab).mean(), rel=1e-5)
+    # the right half, grey in the render-size pass, takes colour from the context pass
+    assert blended[0, :, 4:].min() > 0
+    assert blended[0, :, :4].min() > blended[0, :, 4:].max()
+    assert np.array_equal(render.blend_context(ab, context, 0.0), ab)
+    assert np.array_equal(
+        render.blend_context(np.zeros_like(ab), np.zeros_like(context), 0.5), np.zeros_like(ab)
+    )

@@ -303,3 +303,15 @@ def test_colour_gain_is_stored_and_applied_like_saturation(tiny_checkpoint_facto
     assert np.abs(colour("gain.onnx", 1.0) - colour("plain.onnx", 1.0)).max() > 0
     with pytest.raises(export.ExportUsageError, match="--colour-gain"):
         export.export_model(ckpt, tmp_path / "bad.onnx", log=lambda _: None, colour_gain=0)
+
+
+def test_context_size_is_stored_and_used_by_default(tiny_checkpoint_factory, tmp_path):
+    ckpt = tiny_checkpoint_factory("unet-sn", image_size=64)
+    export.export_model(ckpt, tmp_path / "ctx.onnx", log=lambda _: None, context_size=32)
+    assert runtime.read_info(tmp_path / "ctx.onnx").context_size == 32
+    assert Colorizer(tmp_path / "ctx.onnx").context_size == 32
+    assert Colorizer(tmp_path / "ctx.onnx", context_size=0).context_size == 0
+    for bad, message in [(4, "at least 8"), (64, "not below the render size 64")]:
+        with pytest.raises(export.ExportUsageError, match=message):
+            export.export_model(ckpt, tmp_path / "bad.onnx", log=lambda _: None, context_size=bad)
+    assert not (tmp_path / "bad.onnx").exists()

@@ -27,6 +27,7 @@ def test_info_text(tiny_onnx_model, tiny_checkpoint_factory):
     assert "render size   64" in out
     assert "precision     fp32" in out
     assert "colour gain   1\n" in out
+    assert "context size  off\n" in out
     assert "L/50 - 1, a,b/110" in out
     assert checkpoint.sha256(tiny_checkpoint_factory("unet-sn", image_size=64)) in out
     assert "tiny-test" in out and "val_psnr" in out

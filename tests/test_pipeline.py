@@ -204,3 +204,35 @@ def test_small_photos_are_never_upscaled_for_the_model(tiny_onnx_model: Path, tm
     # the render size (64) for the big photo; the two small ones at their longer side, batched together
     assert sorted(seen) == [(1, 1, 64, 64), (2, 1, 40, 40)]
     assert Image.open(tmp_path / "o" / "small.png").size == (40, 30)
+
+
+def test_context_pass_runs_on_photos_larger_than_it_and_is_blended_in(
+    tiny_onnx_model: Path, tmp_path: Path
+) -> None:
+    from colorcli import render
+
+    Image.fromarray(data.astronaut()).resize((160, 120)).convert("L").save(tmp_path / "big.png")
+    Image.fromarray(data.camera()[:30, :40]).save(tmp_path / "small.png")
+    colorizer = pipeline.Colorizer(tiny_onnx_model, device="cpu", batch_size=8, workers=1, context_size=32)
+    assert colorizer.context_size == 32 and colorizer.render_size == 64
+    seen: list[tuple[int, ...]] = []
+    model = colorizer.model
+    run = model.run
+    model.run = lambda l_norm: (seen.append(l_norm.shape), run(l_norm))[1]  # type: ignore[method-assign]
+    results = list(colorizer.colorize_files(sorted(tmp_path.glob("*.png")), tmp_path / "o"))
+    assert [r.status for r in results] == ["ok"] * 2
+    # the big photo at the render size and at the context size; the small one (40 > 32) too
+    assert sorted(seen) == [(1, 1, 40, 40), (1, 1, 64, 64), (2, 1, 32, 32)]
+
+    picture = pipeline.imageio.load(tmp_path / "big.png")
+    inputs = colorizer._model_inputs(picture)
+    assert [x.shape for x in inputs] == [(1, 64, 64), (1, 32, 32)]
+    (ab,) = colorizer._predict([inputs])
+    alone, context = (run(x[None])[0] for x in inputs)
+    assert np.allclose(ab, render.blend_context(alone, context, pipeline.CONTEXT_WEIGHT), atol=1e-6)
+    assert np.abs(ab - alone).max() > 1e-3
+    # off: one pass, the render size's a,b untouched
+    off = pipeline.Colorizer(tiny_onnx_model, device="cpu", context_size=0)
+    assert [x.shape for x in off._model_inputs(picture)] == [(1, 64, 64)]
+    with pytest.raises(ValueError, match="context size"):
+        pipeline.Colorizer(tiny_onnx_model, context_size=4)

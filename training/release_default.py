@@ -1,7 +1,8 @@
 """Package a training run as the shipped default model in weights/.
 
     python training/release_default.py runs/default-colour/checkpoints/best.pt \
-        runs/default-colour/checkpoints/last.pt [--render-size 256] [--temperature 0.38] [--colour-gain 1]
+        runs/default-colour/checkpoints/last.pt [--render-size 256] [--temperature 0.38] [--colour-gain 1] \
+        [--context-size 0]
 
 Several checkpoints of one run are averaged weight by weight (a "model soup", Wortsman et al.
 2022): GAN weights wander from epoch to epoch, and their average scored better than either on
@@ -86,6 +87,9 @@ def main() -> None:
     parser.add_argument(
         "--colour-gain", type=float, default=1.0, help="colour calibration stored in the model"
     )
+    parser.add_argument(
+        "--context-size", type=int, default=0, help="context pass stored in the model (0: none)"
+    )
     args = parser.parse_args()
 
     sources = [checkpoint.resolve(p) for p in args.runs]
@@ -108,6 +112,7 @@ def main() -> None:
             precision="int8",
             calibration=calib,
             colour_gain=args.colour_gain,
+            context_size=args.context_size,
         )
 
 

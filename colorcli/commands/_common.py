@@ -13,6 +13,11 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 128 + signal.SIGINT
 EXIT_TERMINATED = 128 + signal.SIGTERM
 
+CONTEXT_SIZE_HELP = (
+    "Also run the model on each photo shrunk to N×N and blend those colours in, so a large "
+    "object keeps one colour (0: off; default: the model's own)."
+)
+
 
 class Terminated(BaseException):
     """SIGTERM, as Slurm, Kubernetes and ``kill`` send to stop a job. Raised in the main

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from colorcli.commands._common import EXIT_FAILURE, fail, usage_error
+from colorcli.commands._common import CONTEXT_SIZE_HELP, EXIT_FAILURE, fail, usage_error
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -45,6 +45,7 @@ def colorize(
         min=8,
         help="Square size the model runs at (default: the model's own); smaller photos run at theirs.",
     ),
+    context_size: int = typer.Option(None, "--context-size", min=0, help=CONTEXT_SIZE_HELP),
     device: str = typer.Option("auto", "--device", help="auto (CUDA if available), cpu or cuda."),
     batch_size: int = typer.Option(4, "--batch-size", min=1, help="Images per model call."),
     workers: int = typer.Option(0, "--workers", min=0, help="Decode/encode threads (0: one per core)."),
@@ -83,11 +84,18 @@ def colorize(
         usage_error("--skip-existing and --overwrite contradict each other; pick one")
     try:
         shard_range = pipeline.parse_shard(shard) if shard else None
+        colorizer = pipeline.Colorizer(
+            model,
+            device,
+            render_size,
+            saturation,
+            batch_size,
+            workers,
+            max_megapixels=max_megapixels,
+            context_size=context_size,
+        )
     except ValueError as exc:
         usage_error(str(exc))
-    colorizer = pipeline.Colorizer(
-        model, device, render_size, saturation, batch_size, workers, max_megapixels=max_megapixels
-    )
     options = pipeline.WriteOptions(fmt, quality, overwrite, skip_existing, compare)
 
     stream_in = (
@@ -153,10 +161,12 @@ def _open_model(colorizer: Colorizer, quiet: bool) -> None:
     try:
         loaded = colorizer.model
         size = colorizer.render_size
+        context = colorizer.context_size
     except (runtime.ModelLoadError, runtime.DeviceError) as exc:
         fail(str(exc))
     if not quiet:
-        _say(f"model {loaded.path.name} ({loaded.info.arch}, render size {size}) on {loaded.device}")
+        sizes = f"render size {size}" + (f", context {context}" if 0 < context < size else "")
+        _say(f"model {loaded.path.name} ({loaded.info.arch}, {sizes}) on {loaded.device}")
 
 
 def _check_writable(folder: Path) -> None:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from colorcli.commands._common import fail, usage_error
+from colorcli.commands._common import CONTEXT_SIZE_HELP, fail, usage_error
 
 if TYPE_CHECKING:  # the engine pulls in numpy and Pillow: only when the command runs
     from PIL import Image
@@ -34,6 +34,7 @@ def evaluate(
         min=8,
         help="Models run on the grey resized to N×N, as colorize does. Default: each model's own size.",
     ),
+    context_size: int | None = typer.Option(None, "--context-size", min=0, help=CONTEXT_SIZE_HELP),
     max_side: int = typer.Option(
         512, "--max-side", min=16, help="Shrink photos to at most this many pixels a side before scoring."
     ),
@@ -70,10 +71,12 @@ def evaluate(
         usage_error(f"--device {device}: choose one of {', '.join(runtime.DEVICES)}")
     try:
         paths = model or [runtime.default_model_path()]
-        colorizers = [Colorizer(p, device=device, render_size=render_size) for p in paths]
+        colorizers = [
+            Colorizer(p, device=device, render_size=render_size, context_size=context_size) for p in paths
+        ]
         # model_candidate opens each model now, so a bad one fails before any photo is read
         candidates = [engine.model_candidate(n, c) for n, c in zip(_names(paths), colorizers, strict=True)]
-    except runtime.DeviceError as exc:
+    except (runtime.DeviceError, ValueError) as exc:
         usage_error(str(exc))
     except runtime.ModelLoadError as exc:
         fail(str(exc))

@@ -43,6 +43,12 @@ def export(
         help="Store a factor that colorize applies to the model's a,b (a colour calibration; "
         "colorize --saturation multiplies on top).",
     ),
+    context_size: int = typer.Option(
+        0,
+        "--context-size",
+        help="Store a context size: colorize then also runs the model on each larger photo shrunk "
+        "to this size and blends those colours in, so objects keep one colour (0: off).",
+    ),
 ) -> None:
     """Export a checkpoint's generator to ONNX, check it against PyTorch, and write its metadata.
 
@@ -64,6 +70,7 @@ def export(
             typer.echo,
             temperature,
             colour_gain,
+            context_size,
         )
     except ExportUsageError as exc:
         usage_error(str(exc))

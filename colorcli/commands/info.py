@@ -63,6 +63,7 @@ def render(d: dict[str, Any]) -> str:
         ("render size", meta["render_size"]),
         ("precision", meta["precision"]),
         ("colour gain", f"{meta['colour_gain']:g}"),
+        ("context size", meta["context_size"] or "off"),
         ("graph", meta["graph"]),
         ("colour space", meta["colour_space"]),
         ("normalisation", f"L/{meta['l_scale']:g} - {meta['l_offset']:g}, a,b/{meta['ab_scale']:g}"),

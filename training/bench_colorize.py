@@ -7,10 +7,12 @@ matplotlib sample photos, resized from 0.3 to 12 megapixels (evenly spread) with
 so their codecs work as hard as on real photos: grey JPEGs, colour JPEGs and grey PNGs. Then:
 
 * pipeline: ``Colorizer.run`` over the folder, as ``colorcli colorize`` runs it (wall clock);
-* floor: decode of every file, model inference at render size (batched), encode of every
-  result (same format and settings), each measured alone, single-threaded codecs;
+* floor: decode of every file, model inference at render size and at the model's context size
+  if it has one (batched), encode of every result (same format and settings), each measured
+  alone, single-threaded codecs;
 * naive: per image, decode -> skimage rgb2lab at full size -> model at render size (batch 1)
-  -> a,b upsampled (Pillow, bilinear) -> skimage lab2rgb at full size -> encode; on every
+  and at the context size, blended -> a,b upsampled (Pillow, bilinear) -> skimage lab2rgb at
+  full size -> encode; on every
   ``--naive-every``-th file, compared with the pipeline on the same files;
 * post-processing: upsample + Lab->sRGB at 1, 4 and 12 MP three ways: colorcli.render (numpy,
   LUT), the same maths as a second onnxruntime graph, and colorcli.color.lab_to_rgb.
@@ -99,14 +101,17 @@ def encode_settings(path: Path) -> dict[str, object]:
     )
 
 
-def floor_seconds(paths: list[Path], model: runtime.LoadedModel, size: int, batch: int) -> dict[str, float]:
+def floor_seconds(
+    paths: list[Path], model: runtime.LoadedModel, sizes: list[int], batch: int
+) -> dict[str, float]:
     decode = sum(timed(lambda p=p: Image.open(p).load()) for p in paths)
-    l_norm = np.zeros((batch, 1, size, size), np.float32)
-    model.run(l_norm)
     inference = 0.0
-    for start in range(0, len(paths), batch):
-        n = min(batch, len(paths) - start)
-        inference += timed(lambda n=n: model.run(l_norm[:n]))
+    for size in sizes:
+        l_norm = np.zeros((batch, 1, size, size), np.float32)
+        model.run(l_norm)
+        for start in range(0, len(paths), batch):
+            n = min(batch, len(paths) - start)
+            inference += timed(lambda n=n, l_norm=l_norm: model.run(l_norm[:n]))
     encode = 0.0
     for p in paths:
         rgb = Image.open(p).convert("RGB")
@@ -127,15 +132,19 @@ def pipeline_seconds(colorizer: pipeline.Colorizer, paths: list[Path], out: Path
     return timed(run)
 
 
-def naive_one(path: Path, model: runtime.LoadedModel, size: int, out: Path) -> None:
+def naive_one(path: Path, model: runtime.LoadedModel, sizes: list[int], out: Path) -> None:
     from skimage import color as skcolor
 
     rgb = np.asarray(Image.open(path).convert("RGB"), dtype=np.float32) / 255.0
     lab = skcolor.rgb2lab(rgb)
-    small = Image.fromarray(lab[..., 0].astype(np.float32), "F").resize(
-        (size, size), Image.Resampling.BILINEAR
-    )
-    ab = model.run(color.normalise_l(np.asarray(small))[None, None].astype(np.float32))[0] * color.AB_SCALE
+    passes = []
+    for size in sizes:
+        small = Image.fromarray(lab[..., 0].astype(np.float32), "F").resize(
+            (size, size), Image.Resampling.BILINEAR
+        )
+        passes.append(model.run(color.normalise_l(np.asarray(small))[None, None].astype(np.float32))[0])
+    ab = passes[0] if len(passes) == 1 else render.blend_context(*passes, pipeline.CONTEXT_WEIGHT)
+    ab = ab * color.AB_SCALE
     full = (rgb.shape[1], rgb.shape[0])
     for c in (0, 1):
         lab[..., c + 1] = np.asarray(Image.fromarray(ab[c], "F").resize(full, Image.Resampling.BILINEAR))
@@ -313,13 +322,15 @@ def main() -> None:
         colorizer = pipeline.Colorizer(model_path, "cpu", batch_size=args.batch_size, workers=args.workers)
         loaded = colorizer.model
         size = colorizer.render_size
+        sizes = [size, colorizer.context_size] if 0 < colorizer.context_size < size else [size]
         print(
-            f"{len(paths)} photos, {megapixels:.0f} MP (0.3-12 MP), model {loaded.info.arch} at {size} on cpu"
+            f"{len(paths)} photos, {megapixels:.0f} MP (0.3-12 MP), model {loaded.info.arch} at "
+            f"{' + '.join(map(str, sizes))} on cpu"
         )
 
         pipeline_seconds(colorizer, paths[:2], root / "out")  # warm up: LUT, session, caches
         ours = pipeline_seconds(colorizer, paths, root / "out")
-        floor = floor_seconds(paths, loaded, size, args.batch_size)
+        floor = floor_seconds(paths, loaded, sizes, args.batch_size)
         floor_total = sum(floor.values())
         print(f"pipeline: {ours:.1f} s  {len(paths) / ours:.2f} images/s  {megapixels / ours:.1f} MP/s")
         print(
@@ -330,7 +341,7 @@ def main() -> None:
 
         subset = paths[:: args.naive_every]
         ours_subset = pipeline_seconds(colorizer, subset, root / "out")
-        naive = [timed(lambda p=p: naive_one(p, loaded, size, root / "naive")) for p in subset]
+        naive = [timed(lambda p=p: naive_one(p, loaded, sizes, root / "naive")) for p in subset]
         print(
             f"naive per-image skimage version on {len(subset)} of the files: {sum(naive):.1f} s "
             f"(median {statistics.median(naive):.2f} s/image); pipeline on the same files {ours_subset:.1f} s"

@@ -18,7 +18,7 @@ from pathlib import Path
 from colorcli.evaluate import Result, evaluate, find_photos, model_candidate
 from colorcli.pipeline import Colorizer
 
-SATURATIONS = (1.0, 1.1, 1.2, 1.3, 1.5)
+SATURATIONS = (0.9, 1.0, 1.1, 1.2, 1.3, 1.5)
 
 
 def main() -> None:
@@ -29,17 +29,21 @@ def main() -> None:
     parser.add_argument("l1", type=Path, help="ONNX model of the same recipe, L1 only")
     parser.add_argument("--photos", type=Path, action="append", required=True, help="folder of colour photos")
     parser.add_argument("--render-size", type=int, default=256)
+    parser.add_argument("--context-size", type=int, default=0, help="context pass of both (0: none)")
     args = parser.parse_args()
 
-    size = args.render_size
-    candidates = [model_candidate("GAN", Colorizer(args.gan, render_size=size))]
+    run = {"render_size": args.render_size, "context_size": args.context_size}
+    candidates = [model_candidate("GAN", Colorizer(args.gan, **run))]
     candidates += [
-        model_candidate(f"L1 only, saturation {s:g}", Colorizer(args.l1, render_size=size, saturation=s))
+        model_candidate(f"L1 only, saturation {s:g}", Colorizer(args.l1, saturation=s, **run))
         for s in SATURATIONS
     ]
     for folder in args.photos:
         result, _ = evaluate(find_photos(folder), candidates)
-        print(f"\n{folder}: {result.photos} photos, render size {args.render_size}\n")
+        print(
+            f"\n{folder}: {result.photos} photos, "
+            f"render size {args.render_size}, context {args.context_size}\n"
+        )
         print(result.markdown())
         gan, twin = result.results[1], result.results[2:]
         at = twin_at(gan.psnr_gain, twin)

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import torch
@@ -174,12 +175,33 @@ def _cpu_has_bf16() -> bool:
 
 
 def _leave_sigterm_to_parent(worker_id: int) -> None:
-    """Data workers ignore SIGTERM: the training process stops them itself after its clean
-    stop. A SIGTERM to the whole process group (Slurm's ``scancel``) would otherwise kill them
-    first and turn that stop into a DataLoader crash."""
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    """Data workers survive their first SIGTERM: the training process stops them itself after
+    its clean stop. A SIGTERM to the whole process group (Slurm's ``scancel``) would otherwise
+    kill them first and turn that stop into a DataLoader crash. A second one ends a worker: it
+    is what a worker that has not stopped by itself gets from the DataLoader's shutdown and at
+    interpreter exit (``Process.terminate``), and one that ignored it kept the training process
+    waiting for it at exit."""
+    signal.signal(signal.SIGTERM, _survive_first_sigterm)
     if hasattr(signal, "pthread_sigmask"):
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+
+
+def _survive_first_sigterm(signum: int, frame: FrameType | None) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _ignore_lost_parent(kind: type[BaseException], value: BaseException, tb: Any) -> None:
+    """A data worker's excepthook. The training process fetches each batch's shared memory from
+    the worker over a socket (multiprocessing's resource sharer); stopped halfway through one,
+    it left the worker's sharer thread printing a ConnectionResetError traceback after the clean
+    stop message. Nobody is left to tell; anything else is reported as usual."""
+    if not issubclass(kind, ConnectionError):
+        sys.__excepthook__(kind, value, tb)
+
+
+def _init_worker(worker_id: int) -> None:
+    _leave_sigterm_to_parent(worker_id)
+    sys.excepthook = _ignore_lost_parent
 
 
 @contextlib.contextmanager
@@ -377,7 +399,7 @@ class Trainer:
             batch_size=self.cfg.batch_size,
             num_workers=self.cfg.workers,
             generator=torch.Generator(),
-            worker_init_fn=_leave_sigterm_to_parent,
+            worker_init_fn=_init_worker,
         )
         with torch.no_grad():
             return rebalance.ColourRarity.from_batches(
@@ -557,7 +579,7 @@ class Trainer:
             sampler=sampler,
             generator=gen,
             num_workers=self.cfg.workers,
-            worker_init_fn=_leave_sigterm_to_parent,
+            worker_init_fn=_init_worker,
             pin_memory=self.device.type == "cuda",
             drop_last=train and len(dataset) >= self.cfg.batch_size,
             persistent_workers=False,

@@ -311,6 +311,46 @@ def test_a_worker_started_while_sigterm_is_held_survives_an_early_sigterm():
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
 
 
+WORKER_HOOK_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    from colorcli.trainer import _init_worker
+    _init_worker(0)
+    for error in (ConnectionResetError("peer gone"), BrokenPipeError("pipe gone"), ValueError("real bug")):
+        try:
+            raise error
+        except Exception:
+            sys.excepthook(*sys.exc_info())  # what multiprocessing's resource sharer thread does
+    """
+)
+
+
+def test_a_worker_stays_quiet_when_the_training_process_is_gone_mid_batch():
+    proc = subprocess.run(
+        [sys.executable, "-c", WORKER_HOOK_SCRIPT], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "ValueError: real bug" in proc.stderr
+    assert "peer gone" not in proc.stderr and "pipe gone" not in proc.stderr
+
+
+def test_a_worker_the_training_process_terminates_still_dies():
+    # the first SIGTERM (the process group's) is survived, the second (Process.terminate) is not
+    pid = os.fork()
+    if pid == 0:
+        _leave_sigterm_to_parent(0)
+        for _ in range(100):
+            time.sleep(0.05)
+        os._exit(0)
+    time.sleep(0.5)
+    os.kill(pid, signal.SIGTERM)
+    time.sleep(0.2)
+    assert os.waitpid(pid, os.WNOHANG) == (0, 0)  # still alive
+    os.kill(pid, signal.SIGTERM)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGTERM, status
+
+
 def test_checkpoint_writes_are_atomic(tmp_path, monkeypatch):
     target = tmp_path / "ck.pt"
     checkpoint.save({"format": 1, "arch": "unet-sn", "generator_args": {}, "generator": {}}, target)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -190,15 +191,21 @@ def test_many_files_stream_through_bounded_queues(tiny_onnx_model: Path, tmp_pat
     assert len(rest) == 39 and all(r.status == "ok" for r in rest)
 
 
+def _record_model_calls(colorizer: pipeline.Colorizer) -> tuple[list[tuple[int, ...]], Callable]:
+    """Makes the colorizer's model note each batch's shape; returns the shapes and the real run."""
+    seen: list[tuple[int, ...]] = []
+    model = colorizer.model
+    run = model.run
+    model.run = lambda l_norm: (seen.append(l_norm.shape), run(l_norm))[1]  # type: ignore[method-assign]
+    return seen, run
+
+
 def test_small_photos_are_never_upscaled_for_the_model(tiny_onnx_model: Path, tmp_path: Path) -> None:
     sizes = {"big.png": (160, 100), "small.png": (40, 30), "small2.png": (30, 40)}
     for name, size in sizes.items():
         Image.fromarray(data.camera()[: size[1], : size[0]]).save(tmp_path / name)
     colorizer = pipeline.Colorizer(tiny_onnx_model, device="cpu", batch_size=8, workers=1)
-    seen: list[tuple[int, ...]] = []
-    model = colorizer.model
-    run = model.run
-    model.run = lambda l_norm: (seen.append(l_norm.shape), run(l_norm))[1]  # type: ignore[method-assign]
+    seen, _ = _record_model_calls(colorizer)
     results = list(colorizer.colorize_files(sorted(tmp_path.glob("*.png")), tmp_path / "o"))
     assert [r.status for r in results] == ["ok"] * 3
     # the render size (64) for the big photo; the two small ones at their longer side, batched together
@@ -215,10 +222,7 @@ def test_context_pass_runs_on_photos_larger_than_it_and_is_blended_in(
     Image.fromarray(data.camera()[:30, :40]).save(tmp_path / "small.png")
     colorizer = pipeline.Colorizer(tiny_onnx_model, device="cpu", batch_size=8, workers=1, context_size=32)
     assert colorizer.context_size == 32 and colorizer.render_size == 64
-    seen: list[tuple[int, ...]] = []
-    model = colorizer.model
-    run = model.run
-    model.run = lambda l_norm: (seen.append(l_norm.shape), run(l_norm))[1]  # type: ignore[method-assign]
+    seen, run = _record_model_calls(colorizer)
     results = list(colorizer.colorize_files(sorted(tmp_path.glob("*.png")), tmp_path / "o"))
     assert [r.status for r in results] == ["ok"] * 2
     # the big photo at the render size and at the context size; the small one (40 > 32) too

@@ -45,7 +45,7 @@ def colorize(
         min=8,
         help="Square size the model runs at (default: the model's own); smaller photos run at theirs.",
     ),
-    context_size: int = typer.Option(None, "--context-size", min=0, help=CONTEXT_SIZE_HELP),
+    context_size: int | None = typer.Option(None, "--context-size", min=0, help=CONTEXT_SIZE_HELP),
     device: str = typer.Option("auto", "--device", help="auto (CUDA if available), cpu or cuda."),
     batch_size: int = typer.Option(4, "--batch-size", min=1, help="Images per model call."),
     workers: int = typer.Option(0, "--workers", min=0, help="Decode/encode threads (0: one per core)."),

@@ -55,6 +55,7 @@ class TrainConfig:
     real_label: float = 1.0  # < 1 is one-sided label smoothing
     disc_pixels: float = 1.0  # pixel discriminator: fraction of pixels its loss is estimated on
     disc_context: bool = False  # pixel discriminator also sees the generator's bottleneck features
+    disc_hue: bool = False  # real colours reach the discriminator at the generator's chroma: it judges hue
     rebalance: float = 0.0  # weight rare colours in the L1 term (rebalance.py); 0: plain L1
     ce_weight: float = 1.0  # generators with colour_bins: weight of the colour-class cross-entropy
     val_fraction: float = 0.05
@@ -109,6 +110,19 @@ def _bce(scores: torch.Tensor, target: float) -> torch.Tensor:
 def _decisions(scores: torch.Tensor) -> torch.Tensor:
     """One real/fake decision per image: the mean of its patch (or pixel) tanh scores > 0."""
     return torch.tanh(scores.float()).flatten(1).mean(1) > 0
+
+
+def _at_chroma_of(ab: torch.Tensor, like: torch.Tensor, grey: float = 0.02) -> torch.Tensor:
+    """``ab``'s hues at ``like``'s chroma, pixel by pixel.
+
+    A discriminator shown real colours this way cannot tell real from fake by saturation, the
+    one thing a per-pixel judge learns first and a colour gain gives as well; it can only judge
+    hue, such as the violet a blend of a red and a blue guess makes. Pixels greyer than ``grey``
+    (normalised, about 2 a,b units) have no hue to lend and keep their own small chroma.
+    """
+    chroma = ab.float().norm(dim=1, keepdim=True)
+    target = like.float().norm(dim=1, keepdim=True)
+    return (ab.float() * (target / chroma.clamp_min(grey))).to(ab.dtype)
 
 
 def psnr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -500,8 +514,9 @@ class Trainer:
                 fake, logits, context = self.gen_ddp(l_norm), None, None
         # the context is evidence about the scene, not something to improve for the discriminator
         context = context.detach() if self.cfg.disc_context else None
+        shown = _at_chroma_of(ab, fake.detach()) if cfg.disc_hue else ab
         real_in, fake_in = self._pixels(
-            context, torch.cat([l_norm, ab], 1), torch.cat([l_norm, fake.detach()], 1)
+            context, torch.cat([l_norm, shown], 1), torch.cat([l_norm, fake.detach()], 1)
         )
 
         # discriminator: real and fake in separate passes, so a batch-norm discriminator

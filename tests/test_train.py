@@ -23,6 +23,7 @@ from colorcli.trainer import (
     ConfigError,
     TrainConfig,
     Trainer,
+    _at_chroma_of,
     _leave_sigterm_to_parent,
     _sigterm_deferred,
     _sigterm_held,
@@ -495,3 +496,15 @@ def test_a_context_discriminator_sees_each_pixels_own_cell(folder, tmp_path, dis
     (picked,) = trainer._pixels(cells, where)
     pos, cell = picked[:, 0].flatten().long(), picked[:, 1].flatten()
     assert torch.equal(cell, ((pos // w // 4) * 3 + pos % w // 4).float())
+
+
+def test_hue_only_discriminator_sees_real_hues_at_the_generators_chroma(folder, tmp_path):
+    real = torch.tensor([[[[0.3]], [[0.4]]], [[[0.001]], [[0.0]]]])  # chroma 0.5; a grey pixel
+    fake = torch.tensor([[[[-0.1]], [[0.0]]], [[[0.2]], [[0.0]]]])  # chroma 0.1 and 0.2
+    shown = _at_chroma_of(real, fake)
+    assert torch.allclose(shown[0].flatten(), torch.tensor([0.06, 0.08]))  # real hue, fake chroma
+    assert torch.allclose(shown[1].flatten(), torch.tensor([0.01, 0.0]))  # too grey to lend a hue
+
+    cfg = tiny_config(folder, tmp_path / "hue", limit=4, disc_hue=True, adv_weight=0.5)
+    Trainer(cfg, log=lambda m: None).fit()
+    assert checkpoint.load(tmp_path / "hue" / "checkpoints" / "last.pt")["config"]["disc_hue"] is True

@@ -18,7 +18,7 @@ from pathlib import Path
 from colorcli.evaluate import Result, evaluate, find_photos, model_candidate
 from colorcli.pipeline import Colorizer
 
-SATURATIONS = (0.9, 1.0, 1.1, 1.2, 1.3, 1.5)
+SATURATIONS = (0.8, 0.9, 1.0, 1.1, 1.2, 1.3, 1.5)
 
 
 def main() -> None:

@@ -74,6 +74,12 @@ def train(
         help="Colour-class U-Nets: the pixel discriminator also sees the generator's bottleneck "
         "features beside each pixel, so it judges a colour for its scene, not only its lightness.",
     ),
+    disc_hue: bool | None = typer.Option(
+        None,
+        "--disc-hue/--no-disc-hue",
+        help="Show the discriminator real colours at the generator's own chroma, pixel by pixel, "
+        "so it judges hue alone and the adversarial term cannot be met by saturation.",
+    ),
     rebalance: float | None = typer.Option(
         None,
         help="Weight rare colours in the L1 (and cross-entropy) term against desaturated results "

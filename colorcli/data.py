@@ -22,8 +22,8 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from colorcli import color
+from colorcli.imageio import INPUT_SUFFIXES
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 TRAIN_DIRS = {"train", "training"}
 VAL_DIRS = {"val", "valid", "validation", "test"}
 GREY_CHROMA = 3.0  # mean CIELAB chroma below which an image teaches only "no colour"
@@ -76,7 +76,7 @@ def _from_folder(root: Path, val_fraction: float) -> list[Record]:
     seen: set[Path] = set()
     out = []
     for p in sorted(root.rglob("*")):
-        if p.suffix.lower() not in IMAGE_SUFFIXES or not p.is_file():
+        if p.suffix.lower() not in INPUT_SUFFIXES or not p.is_file():
             continue
         real = p.resolve()
         if real in seen:
@@ -95,7 +95,7 @@ def _from_tar(path: Path, val_fraction: float) -> list[Record]:
         with tarfile.open(path) as tf:
             for member in tf:
                 name = member.name
-                if not member.isfile() or Path(name).suffix.lower() not in IMAGE_SUFFIXES:
+                if not member.isfile() or Path(name).suffix.lower() not in INPUT_SUFFIXES:
                     continue
                 fh = tf.extractfile(member)
                 if fh is None:

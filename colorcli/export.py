@@ -25,12 +25,12 @@ import numpy as np
 
 from colorcli import __version__, color, metadata
 from colorcli.atomic import write_atomic
+from colorcli.imageio import INPUT_SUFFIXES
 from colorcli.metrics import psnr
 
 PRECISIONS = ("fp32", "fp16", "int8")
 FP32_TOLERANCE = 1e-4  # largest |ONNX - PyTorch| in normalised a,b units an fp32 export may show
 DEFAULT_OPSET = 18  # the lowest opset torch's dynamo exporter emits natively
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 MAX_CALIBRATION_IMAGES = 64
 # held-out photos of scikit-image (never training data): the parity and quality samples
 SAMPLE_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
@@ -209,7 +209,8 @@ def _check_arguments(
         raise ExportUsageError("--calibration only applies to --precision int8")
     images = calibration_files(calibration)
     if not images:
-        raise ExportUsageError(f"--calibration {calibration}: no images ({', '.join(IMAGE_SUFFIXES)}) found")
+        suffixes = ", ".join(sorted(INPUT_SUFFIXES))
+        raise ExportUsageError(f"--calibration {calibration}: no images ({suffixes}) found")
     return images
 
 
@@ -218,7 +219,7 @@ def calibration_files(folder: str | Path) -> list[Path]:
     root = Path(folder)
     if not root.is_dir():
         raise ExportUsageError(f"--calibration {root}: no such folder")
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in INPUT_SUFFIXES and p.is_file())
     return files[:MAX_CALIBRATION_IMAGES]
 
 

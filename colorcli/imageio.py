@@ -30,7 +30,12 @@ from colorcli import render
 Image.MAX_IMAGE_PIXELS = None
 
 DEFAULT_MAX_MEGAPIXELS = 180.0
-INPUT_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp"})
+# what folder walks pick up (a file named on the command line is tried whatever its name): every
+# format written below, plus GIF and JPEG 2000 (archives' formats), which are read and written as PNG
+INPUT_SUFFIXES = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".tif", ".tiff", ".bmp"}
+    | {".gif", ".jp2", ".j2k", ".jpf", ".jpx"}
+)
 # --format name -> (Pillow format, file suffix)
 OUTPUT_FORMATS = {
     "jpg": ("JPEG", ".jpg"),

@@ -26,8 +26,8 @@ from PIL import Image
 from colorcli import color, imageio, render, runtime
 from colorcli.atomic import write_atomic
 
-_SUFFIX_FORMATS = {".jpg": "jpg", ".jpeg": "jpg", ".png": "png", ".webp": "webp", ".tif": "tiff"}
-_SUFFIX_FORMATS |= {".tiff": "tiff", ".bmp": "bmp"}
+_SUFFIX_FORMATS = {".jpg": "jpg", ".jpeg": "jpg", ".jpe": "jpg", ".jfif": "jpg", ".png": "png"}
+_SUFFIX_FORMATS |= {".webp": "webp", ".tif": "tiff", ".tiff": "tiff", ".bmp": "bmp"}
 DEFAULT_QUALITY = 92
 # share of the context pass in the blended a,b. On the held-out photos at render size 384 and
 # context 192, 0.5 and 0.7 scored alike; 0.3 kept more of the render size's patches of false colour.

@@ -47,6 +47,9 @@ def photo_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     rgba.save(root / "family" / "coffee-rgba.png")
     Image.fromarray(camera.astype(np.uint16) * 257).save(root / "family" / "1950s" / "camera16.png")
     Image.fromarray(camera.astype(np.uint16) * 257).save(root / "family" / "1950s" / "camera16.tif")
+    Image.fromarray(camera.astype(np.uint16) * 257).save(root / "family" / "1950s" / "scan16.jp2")
+    frames = [Image.fromarray(np.roll(camera, 40 * i, 1)) for i in range(2)]
+    frames[0].save(root / "family" / "animated.gif", save_all=True, append_images=frames[1:])
     Image.fromarray(astronaut).convert("CMYK").save(root / "family" / "cmyk.tif")
     Image.fromarray(coffee).convert("P").save(root / "family" / "palette.bmp")
     Image.fromarray(data.chelsea()).convert("L").save(root / "family" / "ünïcode cat.webp")
@@ -76,13 +79,19 @@ def test_a_folder_tree_becomes_a_mirrored_tree_of_colour_photos(
         if record["status"] != "ok":
             continue
         source, result = Path(record["input"]), Path(record["output"])
-        assert result == out / source.relative_to(photo_tree)  # mirrored, same name and format
+        # mirrored, same name and format; GIF and JPEG 2000, which colorcli does not write, as PNG
+        written_as_png = source.suffix in (".gif", ".jp2")
+        mirrored = out / source.relative_to(photo_tree)
+        assert result == (mirrored.with_suffix(".png") if written_as_png else mirrored)
         colour = Image.open(result)
         assert colour.size == Image.open(source).size
-        assert colour.format == Image.open(source).format
+        assert colour.format == ("PNG" if written_as_png else Image.open(source).format)
         assert _lightness_error(source, result) < 1.0, source.name
     assert Image.open(out / "family" / "coffee-rgba.png").mode == "RGBA"
     assert _png_bit_depth(out / "family" / "1950s" / "camera16.png") == 16
+    assert _png_bit_depth(out / "family" / "1950s" / "scan16.png") == 16
+    animated = next(r for r in records if r["input"].endswith("animated.gif"))
+    assert "only the first of 2 frames" in animated["note"]
     assert Image.open(out / "family" / "1950s" / "camera16.tif").tag_v2[258] == (16, 16, 16)
     stderr = run.stderr.decode()
     assert "on cpu" in stderr  # which device ran

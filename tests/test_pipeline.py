@@ -36,17 +36,26 @@ def _lightness_error(grey: np.ndarray, colour: Image.Image) -> float:
 
 def test_folder_is_mirrored_beside_itself_by_default(tmp_path: Path) -> None:
     root = tmp_path / "photos"
-    for rel in ("a.jpg", "sub/b.png", "sub/deeper/c.tif", "notes.txt", ".hidden.jpg"):
-        (_touch_image(root / rel) if rel.endswith(("jpg", "png", "tif")) else (root / rel).write_text("x"))
+    images = ("a.jpg", "b.gif", "c.jfif", "sub/d.png", "sub/e.jp2", "sub/deeper/f.tif")
+    for rel in (*images, "notes.txt", ".hidden.jpg"):
+        (
+            _touch_image(root / rel)
+            if rel.endswith(("jpg", "gif", "jfif", "png", "jp2", "tif"))
+            else (root / rel).write_text("x")
+        )
     jobs = _jobs(pipeline.discover([str(root)], None, "keep"))
     out = tmp_path / "photos-colorized"
+    # formats colorcli cannot write (GIF, JPEG 2000) come out as PNG
     assert [(j.source.relative_to(root).as_posix(), j.target) for j in jobs] == [
         ("a.jpg", out / "a.jpg"),
-        ("sub/b.png", out / "sub" / "b.png"),
-        ("sub/deeper/c.tif", out / "sub" / "deeper" / "c.tif"),
+        ("b.gif", out / "b.png"),
+        ("c.jfif", out / "c.jfif"),
+        ("sub/d.png", out / "sub" / "d.png"),
+        ("sub/e.jp2", out / "sub" / "e.png"),
+        ("sub/deeper/f.tif", out / "sub" / "deeper" / "f.tif"),
     ]
     flat = _jobs(pipeline.discover([str(root)], tmp_path / "o", "png", recursive=False))
-    assert [j.target for j in flat] == [tmp_path / "o" / "a.png"]
+    assert [j.target for j in flat] == [tmp_path / "o" / f"{name}.png" for name in "abc"]
 
 
 def test_walk_skips_its_own_output_and_survives_symlink_loops(tmp_path: Path) -> None:

@@ -23,6 +23,14 @@ from typing import Any, BinaryIO
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+try:  # HEIC/HEIF, phones' format: read when the [heif] extra (pillow-heif) is installed
+    from pillow_heif import register_heif_opener
+except ImportError:
+    HEIF_READABLE = False
+else:
+    register_heif_opener()
+    HEIF_READABLE = True
+
 from colorcli import render
 
 # colorcli applies its own --max-megapixels limit to every file (see load); Pillow's global one
@@ -31,11 +39,13 @@ Image.MAX_IMAGE_PIXELS = None
 
 DEFAULT_MAX_MEGAPIXELS = 180.0
 # what folder walks pick up (a file named on the command line is tried whatever its name): every
-# format written below, plus GIF and JPEG 2000 (archives' formats), which are read and written as PNG
+# format written below, plus GIF, JPEG 2000 (archives' formats) and HEIC, read and written as PNG
 INPUT_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".tif", ".tiff", ".bmp"}
-    | {".gif", ".jp2", ".j2k", ".jpf", ".jpx"}
+    | {".gif", ".jp2", ".j2k", ".jpf", ".jpx", ".heic", ".heif"}
 )
+# without pillow-heif these fail with a message saying what to install, rather than go unseen
+_HEIF_SUFFIXES = frozenset({".heic", ".heif"})
 # --format name -> (Pillow format, file suffix)
 OUTPUT_FORMATS = {
     "jpg": ("JPEG", ".jpg"),
@@ -93,9 +103,16 @@ def load(source: str | Path | BinaryIO, max_megapixels: float = DEFAULT_MAX_MEGA
     except ImageError:
         raise
     except UnidentifiedImageError:
+        if _heif_without_plugin(source):
+            raise ImageError("HEIC/HEIF photos need the heif extra: pip install 'colorcli[heif]'") from None
         raise ImageError("not an image Pillow can read (unknown format, empty or corrupt file)") from None
     except (OSError, SyntaxError, ValueError, struct.error, EOFError, Image.DecompressionBombError) as exc:
         raise ImageError(_describe(exc)) from None
+
+
+def _heif_without_plugin(source: str | Path | BinaryIO) -> bool:
+    named = isinstance(source, str | Path)
+    return not HEIF_READABLE and named and Path(source).suffix.lower() in _HEIF_SUFFIXES
 
 
 def _describe(exc: BaseException) -> str:

@@ -48,6 +48,7 @@ def photo_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     Image.fromarray(camera.astype(np.uint16) * 257).save(root / "family" / "1950s" / "camera16.png")
     Image.fromarray(camera.astype(np.uint16) * 257).save(root / "family" / "1950s" / "camera16.tif")
     Image.fromarray(camera.astype(np.uint16) * 257).save(root / "family" / "1950s" / "scan16.jp2")
+    Image.fromarray(astronaut).save(root / "family" / "phone.heic")
     frames = [Image.fromarray(np.roll(camera, 40 * i, 1)) for i in range(2)]
     frames[0].save(root / "family" / "animated.gif", save_all=True, append_images=frames[1:])
     Image.fromarray(astronaut).convert("CMYK").save(root / "family" / "cmyk.tif")
@@ -79,8 +80,8 @@ def test_a_folder_tree_becomes_a_mirrored_tree_of_colour_photos(
         if record["status"] != "ok":
             continue
         source, result = Path(record["input"]), Path(record["output"])
-        # mirrored, same name and format; GIF and JPEG 2000, which colorcli does not write, as PNG
-        written_as_png = source.suffix in (".gif", ".jp2")
+        # mirrored, same name and format; GIF, JPEG 2000 and HEIC, which colorcli does not write, as PNG
+        written_as_png = source.suffix in (".gif", ".jp2", ".heic")
         mirrored = out / source.relative_to(photo_tree)
         assert result == (mirrored.with_suffix(".png") if written_as_png else mirrored)
         colour = Image.open(result)

@@ -70,6 +70,22 @@ def test_broken_files_are_image_errors(tmp_path: Path, content: bytes | None, me
         imageio.load(path)
 
 
+def test_heic_photos_are_read_and_without_the_plugin_say_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "phone.heic"
+    Image.fromarray(CAMERA).save(path, quality=95)
+    picture = imageio.load(path)
+    assert picture.grey.shape == CAMERA.shape
+    assert np.abs(_lightness(picture.grey) - _lightness(CAMERA)).mean() < 1.5  # lossy, but this photo
+
+    # a name Pillow cannot open stands in for a HEIC on a machine without pillow-heif
+    monkeypatch.setattr(imageio, "HEIF_READABLE", False)
+    (tmp_path / "other.heif").write_bytes(b"not decodable here")
+    with pytest.raises(imageio.ImageError, match=r"pip install 'colorcli\[heif\]'"):
+        imageio.load(tmp_path / "other.heif")
+
+
 def test_missing_file_is_an_image_error(tmp_path: Path) -> None:
     with pytest.raises(imageio.ImageError, match="no such file"):
         imageio.load(tmp_path / "nope.png")

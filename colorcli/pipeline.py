@@ -516,5 +516,8 @@ def _ms(started: float) -> float:
 def stdin_is_image(head: bytes) -> bool:
     """Whether the first bytes of standard input are an image rather than a list of paths."""
     signatures = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"II*\x00", b"MM\x00*", b"GIF8")
+    jpeg2000 = (b"\x00\x00\x00\x0cjP  \r\n\x87\n", b"\xffO\xffQ")
     bmp = head[:2] == b"BM" and head[6:10] == b"\0\0\0\0"  # a path list could start with "BM"
-    return head.startswith(signatures) or bmp or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
+    webp = head[:4] == b"RIFF" and head[8:12] == b"WEBP"
+    heif = head[4:8] == b"ftyp"  # ISO media box: HEIC/HEIF (no path starts with 4 bytes, then "ftyp")
+    return head.startswith(signatures + jpeg2000) or bmp or webp or heif

@@ -108,9 +108,10 @@ def test_path_lists_from_standard_input() -> None:
     assert list(pipeline.read_path_list(nul, nul=True)) == ["new\nline.jpg", "ü.png"]
 
 
-def test_stdin_image_detection() -> None:
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "TIFF", "WEBP", "BMP", "GIF", "JPEG2000", "HEIF"])
+def test_stdin_image_detection(fmt: str) -> None:
     buffer = io.BytesIO()
-    Image.new("L", (4, 4)).save(buffer, "PNG")
+    Image.new("L", (64, 64)).save(buffer, fmt)
     assert pipeline.stdin_is_image(buffer.getvalue()[:16])
     assert not pipeline.stdin_is_image(b"photos/BMW 1960.jpg\n")
 

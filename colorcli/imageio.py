@@ -23,6 +23,8 @@ from typing import Any, BinaryIO
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from colorcli import render
+
 try:  # HEIC/HEIF, phones' format: read when the [heif] extra (pillow-heif) is installed
     from pillow_heif import register_heif_opener
 except ImportError:
@@ -31,21 +33,20 @@ else:
     register_heif_opener()
     HEIF_READABLE = True
 
-from colorcli import render
-
 # colorcli applies its own --max-megapixels limit to every file (see load); Pillow's global one
 # would otherwise reject big photos before that, with no way for the user to raise it
 Image.MAX_IMAGE_PIXELS = None
 
 DEFAULT_MAX_MEGAPIXELS = 180.0
+# picked up even without pillow-heif: they then fail saying what to install, rather than go unseen
+_HEIF_SUFFIXES = frozenset({".heic", ".heif"})
 # what folder walks pick up (a file named on the command line is tried whatever its name): every
 # format written below, plus GIF, JPEG 2000 (archives' formats) and HEIC, read and written as PNG
 INPUT_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".tif", ".tiff", ".bmp"}
-    | {".gif", ".jp2", ".j2k", ".jpf", ".jpx", ".heic", ".heif"}
+    | {".gif", ".jp2", ".j2k", ".jpf", ".jpx"}
+    | _HEIF_SUFFIXES
 )
-# without pillow-heif these fail with a message saying what to install, rather than go unseen
-_HEIF_SUFFIXES = frozenset({".heic", ".heif"})
 # --format name -> (Pillow format, file suffix)
 OUTPUT_FORMATS = {
     "jpg": ("JPEG", ".jpg"),

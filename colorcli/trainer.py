@@ -118,7 +118,8 @@ def _at_chroma_of(ab: torch.Tensor, like: torch.Tensor, grey: float = 0.02) -> t
     A discriminator shown real colours this way cannot tell real from fake by saturation, the
     one thing a per-pixel judge learns first and a colour gain gives as well; it can only judge
     hue, such as the violet a blend of a red and a blue guess makes. Pixels greyer than ``grey``
-    (normalised, about 2 a,b units) have no hue to lend and keep their own small chroma.
+    (normalised, about 2 a,b units) have no hue to lend: they are scaled as if their chroma were
+    ``grey``, so they stay near grey rather than lend noise a full chroma.
     """
     chroma = ab.float().norm(dim=1, keepdim=True)
     target = like.float().norm(dim=1, keepdim=True)

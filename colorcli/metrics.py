@@ -18,6 +18,21 @@ SSIM_K2 = 0.03
 SSIM_SIGMA = 1.5
 SSIM_TRUNCATE = 3.5
 
+# Hue families by CIELAB hue angle: (name, first angle in degrees), each running to the next
+# one's start. sRGB red sits at 40°, crimson 25°, orange and every skin tone 50-65°, yellow 96°,
+# green 136°, sky blue 269°, sRGB blue 306°.
+HUE_FAMILIES = (
+    ("red", -5.0),
+    ("orange, skin, brown", 48.0),
+    ("yellow", 80.0),
+    ("green", 105.0),
+    ("cyan, blue", 170.0),
+    ("violet, pink", 315.0),
+)
+HUE_GREY = len(HUE_FAMILIES)  # the family index of a pixel too grey to have a hue
+COLOURED_CHROMA = 20.0  # a reference pixel at least this far from grey has a hue worth scoring
+GREY_CHROMA = 10.0  # a coloured pixel nearer grey than this reads as grey
+
 
 def psnr(reference: np.ndarray, test: np.ndarray, data_range: float = 1.0) -> float:
     """Peak signal-to-noise ratio in dB over all pixels and channels (inf for identical images)."""
@@ -98,6 +113,30 @@ def ab_auc(
     """
     errors = ab_errors(reference_ab, test_ab)
     return float(np.mean(1.0 - np.minimum(errors, max_threshold) / max_threshold))
+
+
+def hue_family(ab: np.ndarray, grey_chroma: float = 0.0) -> np.ndarray:
+    """Index into :data:`HUE_FAMILIES` of each a,b pair's hue, or :data:`HUE_GREY` where its
+    chroma is under ``grey_chroma``."""
+    ab = np.asarray(ab, np.float64)
+    hue = np.degrees(np.arctan2(ab[..., 1], ab[..., 0]))
+    starts = np.array([start for _, start in HUE_FAMILIES])
+    hue = np.where(hue < starts[0], hue + 360.0, hue)
+    family = np.searchsorted(starts, hue, side="right") - 1
+    return np.where(np.hypot(ab[..., 0], ab[..., 1]) < grey_chroma, HUE_GREY, family)
+
+
+def hue_confusion(reference_ab: np.ndarray, test_ab: np.ndarray) -> np.ndarray:
+    """Pixel counts, ``(families, families + 1)``: row = the reference's hue family (pixels
+    with chroma at least :data:`COLOURED_CHROMA` only), column = the test's family, the last
+    column counting test pixels under :data:`GREY_CHROMA`."""
+    reference = np.asarray(reference_ab, np.float64)
+    coloured = np.hypot(reference[..., 0], reference[..., 1]) >= COLOURED_CHROMA
+    truth = hue_family(reference[coloured])
+    guess = hue_family(np.asarray(test_ab)[coloured], GREY_CHROMA)
+    families = len(HUE_FAMILIES)
+    counts = np.bincount(truth * (families + 1) + guess, minlength=families * (families + 1))
+    return counts.reshape(families, families + 1)
 
 
 def colourfulness(rgb: np.ndarray, data_range: float = 1.0) -> float:

@@ -86,6 +86,53 @@ def test_colourfulness_of_grey_is_zero() -> None:
     assert metrics.colourfulness(grey, data_range=255) == 0.0
 
 
+def test_hue_family_of_named_colours() -> None:
+    # a,b of sRGB red (40°), crimson (25°), a mid skin tone (64°), yellow (96°), green (136°),
+    # sky blue (269°), magenta (339°), and a pinkish red just below 0° (-3°)
+    ab = np.array(
+        [
+            [80.1, 67.2],
+            [70.9, 33.6],
+            [13.8, 28.4],
+            [-9.4, 89.8],
+            [-60.8, 58.7],
+            [-0.5, -35.3],
+            [84.4, -31.7],
+            [50.0, -2.6],
+        ]
+    )
+    names = [metrics.HUE_FAMILIES[i][0] for i in metrics.hue_family(ab)]
+    assert names == [
+        "red",
+        "red",
+        "orange, skin, brown",
+        "yellow",
+        "green",
+        "cyan, blue",
+        "violet, pink",
+        "red",
+    ]
+
+
+def test_hue_family_of_a_near_grey_pixel_is_grey_below_the_threshold() -> None:
+    ab = np.array([[3.0, 4.0], [8.0, 6.0]])  # chroma 5 and 10; the second red (37°)
+    assert metrics.hue_family(ab, grey_chroma=10).tolist() == [metrics.HUE_GREY, 0]
+
+
+def test_hue_confusion_by_hand() -> None:
+    # four reference pixels: red, red, green, and one too grey to score (chroma 5); the test
+    # colours them red, grey (chroma 5), yellow and green
+    reference = np.array([[[60.0, 50.0], [60.0, 50.0]], [[-50.0, 50.0], [3.0, 4.0]]])
+    test = np.array([[[60.0, 50.0], [3.0, 4.0]], [[-5.0, 60.0], [-50.0, 50.0]]])
+    counts = metrics.hue_confusion(reference, test)
+    expected = np.zeros((len(metrics.HUE_FAMILIES), metrics.HUE_GREY + 1), np.int64)
+    red, yellow, green = 0, 2, 3
+    expected[red, red] = 1
+    expected[red, metrics.HUE_GREY] = 1
+    expected[green, yellow] = 1
+    np.testing.assert_array_equal(counts, expected)
+
+
 def test_ssim_of_two_flat_images_by_hand() -> None:
     # no variance anywhere: SSIM = (2·μx·μy + C1) / (μx² + μy² + C1), with C1 = (0.01)²
     x = np.full((16, 16), 0.2)

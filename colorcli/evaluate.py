@@ -61,9 +61,13 @@ def model_candidate(name: str, colorizer: Colorizer) -> Candidate:
     return Candidate(name, colour, colorizer.model.path, colorizer.render_size)
 
 
+HUE_NAMES = [name for name, _ in metrics.HUE_FAMILIES]
+MEAN_FIGURES = ("psnr", "ssim", "ab_error", "ab_auc", "colourfulness")
+
+
 @dataclass
 class Totals:
-    """Running sums of per-photo figures for one candidate."""
+    """Running sums of per-photo figures for one candidate, and its hue tally pooled over pixels."""
 
     photos: int = 0
     psnr: float = 0.0
@@ -71,6 +75,10 @@ class Totals:
     ab_error: float = 0.0
     ab_auc: float = 0.0
     colourfulness: float = 0.0
+    hue_counts: np.ndarray = field(
+        default_factory=lambda: np.zeros((len(HUE_NAMES), metrics.HUE_GREY + 1), np.int64)
+    )
+    hue_chroma: np.ndarray = field(default_factory=lambda: np.zeros((len(HUE_NAMES), 2)))
 
     def add(self, original: np.ndarray, original_ab: np.ndarray, produced: np.ndarray) -> None:
         """Score one 8-bit RGB result against the 8-bit original and the original's a,b."""
@@ -81,10 +89,31 @@ class Totals:
         self.ab_error += metrics.ab_error(original_ab, produced_ab)
         self.ab_auc += metrics.ab_auc(original_ab, produced_ab)
         self.colourfulness += metrics.colourfulness(produced, 255.0)
+        counts, chroma = metrics.hue_tally(original_ab, produced_ab)
+        self.hue_counts += counts
+        self.hue_chroma += chroma
 
     def means(self) -> dict[str, float]:
         n = max(self.photos, 1)
-        return {k: v / n for k, v in asdict(self).items() if k != "photos"}
+        return {name: getattr(self, name) / n for name in MEAN_FIGURES}
+
+    def hues(self) -> dict[str, dict[str, Any]]:
+        """Per hue family of the originals: its share of their clearly coloured pixels, the
+        fraction of its pixels given each family or grey, and the chroma given over the
+        original's (None for a family no pixel fell in)."""
+        total = max(int(self.hue_counts.sum()), 1)
+        figures = {}
+        for name, row, (chroma_original, chroma_given) in zip(
+            HUE_NAMES, self.hue_counts, self.hue_chroma, strict=True
+        ):
+            pixels = int(row.sum())
+            given = dict(zip([*HUE_NAMES, GREY_NAME], (row / max(pixels, 1)).tolist(), strict=True))
+            figures[name] = {
+                "share": pixels / total,
+                "given": given,
+                "chroma_ratio": float(chroma_given / chroma_original) if pixels else None,
+            }
+        return figures
 
 
 @dataclass
@@ -102,6 +131,7 @@ class Result:
     colourfulness: float
     colourfulness_gap: float  # candidate minus originals
     colourfulness_ratio: float  # candidate / originals
+    hues: dict[str, dict[str, Any]]  # Totals.hues: is each hue of the originals given back?
 
 
 @dataclass
@@ -222,9 +252,10 @@ def _results(candidates: Sequence[Candidate], totals: Sequence[Totals], original
             psnr_gain=m["psnr"] - grey_psnr,
             colourfulness_gap=m["colourfulness"] - original_m,
             colourfulness_ratio=m["colourfulness"] / original_m if original_m > 0 else math.nan,
+            hues=t.hues(),
             **m,
         )
-        for c, m in zip(candidates, means, strict=True)
+        for c, t, m in zip(candidates, totals, means, strict=True)
     ]
 
 

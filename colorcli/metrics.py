@@ -23,11 +23,11 @@ SSIM_TRUNCATE = 3.5
 # green 136°, sky blue 269°, sRGB blue 306°.
 HUE_FAMILIES = (
     ("red", -5.0),
-    ("orange, skin, brown", 48.0),
+    ("orange/skin", 48.0),  # brown is a dark orange
     ("yellow", 80.0),
     ("green", 105.0),
-    ("cyan, blue", 170.0),
-    ("violet, pink", 315.0),
+    ("cyan/blue", 170.0),
+    ("violet/pink", 315.0),
 )
 HUE_GREY = len(HUE_FAMILIES)  # the family index of a pixel too grey to have a hue
 COLOURED_CHROMA = 20.0  # a reference pixel at least this far from grey has a hue worth scoring
@@ -126,17 +126,27 @@ def hue_family(ab: np.ndarray, grey_chroma: float = 0.0) -> np.ndarray:
     return np.where(np.hypot(ab[..., 0], ab[..., 1]) < grey_chroma, HUE_GREY, family)
 
 
-def hue_confusion(reference_ab: np.ndarray, test_ab: np.ndarray) -> np.ndarray:
-    """Pixel counts, ``(families, families + 1)``: row = the reference's hue family (pixels
-    with chroma at least :data:`COLOURED_CHROMA` only), column = the test's family, the last
-    column counting test pixels under :data:`GREY_CHROMA`."""
+def hue_tally(reference_ab: np.ndarray, test_ab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """How a test image's hues match the reference's, over the reference pixels with chroma at
+    least :data:`COLOURED_CHROMA`.
+
+    Returns pixel counts ``(families, families + 1)`` (row: the reference's hue family; column:
+    the test's, the last counting test pixels under :data:`GREY_CHROMA`) and chroma sums
+    ``(families, 2)`` (the reference's, the test's) per reference family.
+    """
     reference = np.asarray(reference_ab, np.float64)
-    coloured = np.hypot(reference[..., 0], reference[..., 1]) >= COLOURED_CHROMA
+    test = np.asarray(test_ab, np.float64)
+    reference_chroma = np.hypot(reference[..., 0], reference[..., 1])
+    coloured = reference_chroma >= COLOURED_CHROMA
     truth = hue_family(reference[coloured])
-    guess = hue_family(np.asarray(test_ab)[coloured], GREY_CHROMA)
+    guess = hue_family(test[coloured], GREY_CHROMA)
     families = len(HUE_FAMILIES)
     counts = np.bincount(truth * (families + 1) + guess, minlength=families * (families + 1))
-    return counts.reshape(families, families + 1)
+    chroma = [
+        np.bincount(truth, weights=c[coloured], minlength=families)
+        for c in (reference_chroma, np.hypot(test[..., 0], test[..., 1]))
+    ]
+    return counts.reshape(families, families + 1), np.stack(chroma, axis=-1)
 
 
 def colourfulness(rgb: np.ndarray, data_range: float = 1.0) -> float:

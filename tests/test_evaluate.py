@@ -146,6 +146,27 @@ def test_engine_scores_a_perfect_colourer_and_the_grey_baseline(photo_dir: Path)
     assert [len(r) for r in rows] == [3]  # original, grey, perfect
 
 
+def test_engine_hues_of_a_red_and_green_photo_all_coloured_red(tmp_path: Path) -> None:
+    red, green = (255, 0, 0), (0, 160, 0)
+    photo = np.zeros((8, 8, 3), np.uint8)
+    photo[:, :4], photo[:, 4:] = red, green
+    Image.fromarray(photo).save(tmp_path / "photo.png")
+    all_red = engine.Candidate("all red", lambda grey: np.broadcast_to(np.uint8(red), (*grey.shape, 3)))
+    evaluation, _ = engine.evaluate([tmp_path / "photo.png"], [all_red])
+    grey, model = (r.hues for r in evaluation.results)
+
+    chroma = {c: np.hypot(*color.rgb_to_lab(np.float32(c) / 255)[1:]) for c in (red, green)}
+    assert model["red"]["share"] == model["green"]["share"] == 0.5
+    assert model["red"]["given"]["red"] == model["green"]["given"]["red"] == 1.0
+    assert model["red"]["chroma_ratio"] == pytest.approx(1.0)
+    assert model["green"]["chroma_ratio"] == pytest.approx(chroma[red] / chroma[green], rel=1e-5)
+    assert model["yellow"] == {
+        "share": 0.0, "given": dict.fromkeys([*engine.HUE_NAMES, "grey"], 0.0), "chroma_ratio": None
+    }  # fmt: skip
+    assert grey["red"]["given"]["grey"] == grey["green"]["given"]["grey"] == 1.0
+    assert grey["green"]["chroma_ratio"] == pytest.approx(0.0, abs=1e-4)
+
+
 def test_grid_size_and_layout() -> None:
     tiles = [[Image.new("RGB", (256, 192), c) for c in ("red", "grey", "blue")]]
     tiles.append([Image.new("RGB", (128, 256), c) for c in ("green", "grey", "white")])
@@ -191,6 +212,11 @@ def test_cli_two_models_json_and_grid(
         assert model["colourfulness"] > 1  # a model that colours, unlike the grey baseline
         assert model["colourfulness_ratio"] == pytest.approx(model["colourfulness"] / expected_m)
     assert first["psnr"] != second["psnr"]  # each model ran at its own render size
+    for model in report["models"]:
+        assert list(model["hues"]) == engine.HUE_NAMES
+        assert sum(h["share"] for h in model["hues"].values()) == pytest.approx(1.0)
+        for hue in model["hues"].values():
+            assert sum(hue["given"].values()) == pytest.approx(1.0)
 
     with Image.open(grid) as sheet:
         rows = sum(round(h * engine.GRID_TILE / max(w, h)) for w, h in PHOTOS.values())
@@ -205,6 +231,12 @@ def test_cli_table_limit_and_render_size(photo_dir: Path, colour_model: Path) ->
     assert "2 photos from" in done.stdout
     assert "grey" in done.stdout and colour_model.stem in done.stdout
     assert "skipped 0 grey and 1 unreadable" in done.stdout
+    assert "most often instead" not in done.stdout
+
+    with_hues = _run_cli(photo_dir, "-m", colour_model, "--limit", "2", "--hues")
+    assert with_hues.returncode == 0, with_hues.stderr
+    assert "most often instead" in with_hues.stdout
+    assert all(hue in with_hues.stdout for hue in engine.HUE_NAMES)
 
     as_json = json.loads(_run_cli(photo_dir, "-m", colour_model, "--render-size", "32", "--json").stdout)
     assert as_json["models"][1]["render_size"] == 32
@@ -228,7 +260,7 @@ def test_cli_errors(photo_dir: Path, tmp_path: Path, args: list[str], code: int,
 
 
 def test_markdown_table_has_the_bars_three_figures_per_candidate():
-    row = engine.Result("m", None, 256, 25.0, 1.234, 0.9, 5.0, 0.8912, 20.0, -5.0, 0.7049)
+    row = engine.Result("m", None, 256, 25.0, 1.234, 0.9, 5.0, 0.8912, 20.0, -5.0, 0.7049, {})
     table = engine.Evaluation(3, 25.0, [row]).markdown("temperature").splitlines()
     assert table[0].startswith("| temperature | PSNR gain over grey")
     assert table[2] == "| m | +1.23 dB | 0.891 | 0.70 |"

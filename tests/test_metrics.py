@@ -105,11 +105,11 @@ def test_hue_family_of_named_colours() -> None:
     assert names == [
         "red",
         "red",
-        "orange, skin, brown",
+        "orange/skin",
         "yellow",
         "green",
-        "cyan, blue",
-        "violet, pink",
+        "cyan/blue",
+        "violet/pink",
         "red",
     ]
 
@@ -119,18 +119,22 @@ def test_hue_family_of_a_near_grey_pixel_is_grey_below_the_threshold() -> None:
     assert metrics.hue_family(ab, grey_chroma=10).tolist() == [metrics.HUE_GREY, 0]
 
 
-def test_hue_confusion_by_hand() -> None:
-    # four reference pixels: red, red, green, and one too grey to score (chroma 5); the test
-    # colours them red, grey (chroma 5), yellow and green
+def test_hue_tally_by_hand() -> None:
+    # four reference pixels: red (chroma 78.1), red, green (70.7), and one too grey to score
+    # (chroma 5); the test colours them red (78.1), grey (chroma 5), yellow (60.2) and green
     reference = np.array([[[60.0, 50.0], [60.0, 50.0]], [[-50.0, 50.0], [3.0, 4.0]]])
     test = np.array([[[60.0, 50.0], [3.0, 4.0]], [[-5.0, 60.0], [-50.0, 50.0]]])
-    counts = metrics.hue_confusion(reference, test)
+    counts, chroma = metrics.hue_tally(reference, test)
     expected = np.zeros((len(metrics.HUE_FAMILIES), metrics.HUE_GREY + 1), np.int64)
     red, yellow, green = 0, 2, 3
     expected[red, red] = 1
     expected[red, metrics.HUE_GREY] = 1
     expected[green, yellow] = 1
     np.testing.assert_array_equal(counts, expected)
+    expected_chroma = np.zeros((len(metrics.HUE_FAMILIES), 2))
+    expected_chroma[red] = [2 * math.hypot(60, 50), math.hypot(60, 50) + 5]
+    expected_chroma[green] = [math.hypot(50, 50), math.hypot(5, 60)]
+    np.testing.assert_allclose(chroma, expected_chroma)
 
 
 def test_ssim_of_two_flat_images_by_hand() -> None:

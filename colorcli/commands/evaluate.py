@@ -47,13 +47,20 @@ def evaluate(
         metavar="FILE.png",
         help="Write a comparison sheet (original, grey, one column per model; first 8 photos) here.",
     ),
+    hues: bool = typer.Option(
+        False,
+        "--hues",
+        help="Also show, per hue of the originals (red, orange/skin, yellow, green, cyan/blue, "
+        "violet/pink), how often each model gives it back, grey or another hue (always in --json).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document instead of a table."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
 ) -> None:
     """Turn colour photos grey, colour them with each model and compare with the originals.
 
     Per model: PSNR, SSIM, mean a,b error, a,b AUC (Zhang et al. 2016) and colourfulness
-    (Hasler and Süsstrunk 2003), beside a grey baseline (a,b = 0).
+    (Hasler and Süsstrunk 2003), beside a grey baseline (a,b = 0); with --hues, how each hue
+    comes back.
     """
     from colorcli import evaluate as engine
     from colorcli import imageio, runtime
@@ -101,6 +108,8 @@ def evaluate(
         typer.echo(json.dumps(document, indent=2))
     else:
         _print_table(evaluation, directory, max_side, grid)
+        if hues:
+            _print_hues(evaluation)
 
 
 def _names(paths: list[Path]) -> list[str]:
@@ -173,3 +182,43 @@ def _print_table(evaluation: Evaluation, directory: Path, max_side: int, grid: P
         )
     if grid is not None:
         console.print(f"grid written to {grid}")
+
+
+def _print_hues(evaluation: Evaluation) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from colorcli import metrics
+    from colorcli.evaluate import GREY_NAME
+
+    table = Table(
+        title=f"hues of the originals' coloured pixels (chroma ≥ {metrics.COLOURED_CHROMA:g})",
+        caption=(
+            f"same: given their own hue; grey: chroma under {metrics.GREY_CHROMA:g}; "
+            "chroma: the model's over the originals'"
+        ),
+    )
+    table.add_column("model", overflow="fold")
+    table.add_column("hue", no_wrap=True)
+    for header in ("pixels", "same", "grey"):
+        table.add_column(header, justify="right", no_wrap=True)
+    table.add_column("most often instead", no_wrap=True)
+    table.add_column("chroma", justify="right", no_wrap=True)
+    for r in evaluation.results:
+        if r.name == GREY_NAME:
+            continue
+        table.add_section()
+        for row, (hue, figures) in enumerate(r.hues.items()):
+            given = figures["given"]
+            other = max((h for h in given if h not in (hue, GREY_NAME)), key=given.__getitem__)
+            ratio = figures["chroma_ratio"]
+            table.add_row(
+                "" if row else r.name,
+                hue,
+                f"{figures['share']:.1%}",
+                f"{given[hue]:.0%}",
+                f"{given[GREY_NAME]:.0%}",
+                f"{other} {given[other]:.0%}",
+                "–" if ratio is None else f"{ratio:.2f}",
+            )
+    Console().print(table)

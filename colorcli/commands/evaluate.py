@@ -58,9 +58,11 @@ def evaluate(
 ) -> None:
     """Turn colour photos grey, colour them with each model and compare with the originals.
 
-    Per model: PSNR, SSIM, mean a,b error, a,b AUC (Zhang et al. 2016) and colourfulness
-    (Hasler and Süsstrunk 2003), beside a grey baseline (a,b = 0); with --hues, how each hue
-    comes back.
+    Per model, beside a grey baseline (a,b = 0): PSNR, SSIM, mean a,b error, a,b AUC and colourfulness.
+
+    a,b AUC: Zhang et al. 2016; colourfulness: Hasler and Süsstrunk 2003.
+
+    With --hues, also how each hue of the originals comes back: as itself, grey or another hue.
     """
     from colorcli import evaluate as engine
     from colorcli import imageio, runtime

@@ -29,7 +29,7 @@ HUE_FAMILIES = (
     ("cyan/blue", 170.0),
     ("violet/pink", 315.0),
 )
-HUE_GREY = len(HUE_FAMILIES)  # the family index of a pixel too grey to have a hue
+HUE_GREY = len(HUE_FAMILIES)  # hue_tally's column for test pixels too grey to have a hue
 COLOURED_CHROMA = 20.0  # a reference pixel at least this far from grey has a hue worth scoring
 GREY_CHROMA = 10.0  # a coloured pixel nearer grey than this reads as grey
 
@@ -115,15 +115,13 @@ def ab_auc(
     return float(np.mean(1.0 - np.minimum(errors, max_threshold) / max_threshold))
 
 
-def hue_family(ab: np.ndarray, grey_chroma: float = 0.0) -> np.ndarray:
-    """Index into :data:`HUE_FAMILIES` of each a,b pair's hue, or :data:`HUE_GREY` where its
-    chroma is under ``grey_chroma``."""
+def hue_family(ab: np.ndarray) -> np.ndarray:
+    """Index into :data:`HUE_FAMILIES` of each a,b pair's hue angle."""
     ab = np.asarray(ab, np.float64)
     hue = np.degrees(np.arctan2(ab[..., 1], ab[..., 0]))
     starts = np.array([start for _, start in HUE_FAMILIES])
     hue = np.where(hue < starts[0], hue + 360.0, hue)
-    family = np.searchsorted(starts, hue, side="right") - 1
-    return np.where(np.hypot(ab[..., 0], ab[..., 1]) < grey_chroma, HUE_GREY, family)
+    return np.searchsorted(starts, hue, side="right") - 1
 
 
 def hue_tally(reference_ab: np.ndarray, test_ab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -137,14 +135,14 @@ def hue_tally(reference_ab: np.ndarray, test_ab: np.ndarray) -> tuple[np.ndarray
     reference = np.asarray(reference_ab, np.float64)
     test = np.asarray(test_ab, np.float64)
     reference_chroma = np.hypot(reference[..., 0], reference[..., 1])
+    test_chroma = np.hypot(test[..., 0], test[..., 1])
     coloured = reference_chroma >= COLOURED_CHROMA
     truth = hue_family(reference[coloured])
-    guess = hue_family(test[coloured], GREY_CHROMA)
+    guess = np.where(test_chroma[coloured] < GREY_CHROMA, HUE_GREY, hue_family(test[coloured]))
     families = len(HUE_FAMILIES)
     counts = np.bincount(truth * (families + 1) + guess, minlength=families * (families + 1))
     chroma = [
-        np.bincount(truth, weights=c[coloured], minlength=families)
-        for c in (reference_chroma, np.hypot(test[..., 0], test[..., 1]))
+        np.bincount(truth, weights=c[coloured], minlength=families) for c in (reference_chroma, test_chroma)
     ]
     return counts.reshape(families, families + 1), np.stack(chroma, axis=-1)
 

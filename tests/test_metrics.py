@@ -114,9 +114,11 @@ def test_hue_family_of_named_colours() -> None:
     ]
 
 
-def test_hue_family_of_a_near_grey_pixel_is_grey_below_the_threshold() -> None:
-    ab = np.array([[3.0, 4.0], [8.0, 6.0]])  # chroma 5 and 10; the second red (37°)
-    assert metrics.hue_family(ab, grey_chroma=10).tolist() == [metrics.HUE_GREY, 0]
+def test_hue_tally_counts_a_test_pixel_as_grey_only_under_the_grey_chroma() -> None:
+    reference = np.array([[60.0, 50.0], [60.0, 50.0]])  # two red pixels
+    test = np.array([[3.0, 4.0], [8.0, 6.0]])  # chroma 5 and exactly 10, the second red (37°)
+    counts, _ = metrics.hue_tally(reference, test)
+    assert (counts[0, metrics.HUE_GREY], counts[0, 0]) == (1, 1)
 
 
 def test_hue_tally_by_hand() -> None:

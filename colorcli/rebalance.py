@@ -6,6 +6,12 @@ Colorization", §2.2) weight each pixel by the inverse of how often its true col
 mixed with a uniform prior: w ∝ 1 / ((1 − λ)·p(ab) + λ/Q), p smoothed. We normalise so the
 mean weight over the training pixels is 1, which keeps the loss on plain L1's scale. Here
 ``strength`` is their 1 − λ: 0 switches weighting off, 0.5 is their setting.
+
+The same prior can also correct a trained colour-class model after the fact (logit adjustment,
+Menon et al. 2021, "Long-tail learning via logit adjustment"): a classifier trained on skewed
+classes carries the skew in its logits, and subtracting power · log prior moves its answers
+towards the rare classes. Photos from outside the training data are more colourful than its
+earthy average, so a little of it gives red things red more often instead of brown.
 """
 
 from __future__ import annotations
@@ -42,6 +48,12 @@ class ColourRarity:
         for ab in ab_batches:
             histogram += torch.bincount(_bin_index(ab).flatten(), minlength=BINS * BINS).double()
         return cls(histogram.view(BINS, BINS), strength)
+
+    def logit_offsets(self, power: float) -> torch.Tensor:
+        """(bins²,) amounts to add to a colour-class head's logits (its output bias) so that its
+        distribution is divided by the colour prior to ``power``. Exact for a rarity of strength
+        1 (weights ∝ 1 / prior); a constant shift of all logits does not change the softmax."""
+        return power * self.table.log()
 
     def weights(self, ab: torch.Tensor) -> torch.Tensor:
         table = self.table.to(ab.device)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from colorcli import color
-from colorcli.rebalance import ColourRarity
+from colorcli.rebalance import ColourRarity, _bin_index
 
 
 def ab_map(rgb_pixels: list[tuple[int, int, int]], counts: list[int]) -> torch.Tensor:
@@ -45,3 +45,14 @@ def test_colours_missing_from_the_sample_get_a_finite_weight():
     rarity = ColourRarity.from_batches([ab_map([GREY], [100])], strength=1.0)
     weights = rarity.weights(ab_map([GREY, RED, BLUE], [1, 1, 1]))
     assert torch.isfinite(weights).all()
+
+
+def test_logit_offsets_favour_rare_colours_by_the_prior_ratio_to_the_power():
+    rarity = ColourRarity.from_batches([ab_map([GREY, RED], [900, 100])], strength=1.0)
+    grey, red = (int(i) for i in _bin_index(ab_map([GREY, RED], [1, 1])).flatten())
+    prior_ratio = (rarity.table[red] / rarity.table[grey]).item()  # grey's prior over red's
+    assert prior_ratio > 5  # smoothing spreads the counts, so not exactly 9
+    for power in (0.0, 0.5, 1.0):
+        # a head with no preference between the two, as if its logits had no prior in them
+        probs = torch.softmax(rarity.logit_offsets(power), 0)
+        assert (probs[red] / probs[grey]).item() == pytest.approx(prior_ratio**power, rel=1e-4)

@@ -2,7 +2,7 @@
 
     python training/release_default.py runs/default-colour/checkpoints/best.pt \
         runs/default-colour/checkpoints/last.pt [--render-size 256] [--temperature 0.38] [--colour-gain 1] \
-        [--context-size 0]
+        [--context-size 0] [--rare-colours 0]
 
 Several checkpoints of one run are averaged weight by weight (a "model soup", Wortsman et al.
 2022): GAN weights wander from epoch to epoch, and their average scored better than either on
@@ -11,6 +11,11 @@ training photos: a quarter of the fp32 size at the same quality, see the export 
 prints) and ``weights/colorcli-default.pt``: the generator and discriminator, weights stored in
 bfloat16 to stay small, for ``colorcli train --init`` (fine-tuning) and ``colorcli export``
 (other precisions, e.g. fp16 for GPUs). Optimiser state is dropped.
+
+``--rare-colours P`` (colour-class models) divides the model's colour distribution by the
+training photos' colour prior to the power P, by adding to its output bias (logit adjustment,
+``colorcli.rebalance``); it is stored in both files, so every export of the checkpoint colours
+alike, and a fine-tuning run starts from it.
 """
 
 from __future__ import annotations
@@ -20,11 +25,14 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import torch
 from archive_sample import extract_spread
+from PIL import Image
 
-from colorcli import checkpoint
+from colorcli import checkpoint, color, data
 from colorcli.export import export_model
+from colorcli.rebalance import ColourRarity
 
 WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
 KEEP = (
@@ -60,12 +68,29 @@ def slim_checkpoint(state: dict, path: Path) -> None:
     checkpoint.save(slim, path)
 
 
-def calibration_photos(archives: list[str], folder: Path, per_archive: int = 13) -> Path:
-    """A few training photos from each archive, evenly spread, for int8 calibration."""
+HEAD_BIAS = "head.conv.bias"  # the colour-class head's logits' bias (models/colour_classes.py)
+
+
+def training_photos(archives: list[str], folder: Path, per_archive: int) -> Path:
+    """A few training photos from each archive, evenly spread (int8 calibration, colour prior)."""
     for archive in archives:
         if tarfile.is_tarfile(archive):
             extract_spread(archive, folder, per_archive, within="/train/")
     return folder
+
+
+def colour_prior(archives: list[str], per_archive: int = 60) -> ColourRarity:
+    """The colour prior of the training photos, grey ones skipped as training skips them."""
+
+    def ab_maps(folder: Path):
+        for path in sorted(folder.iterdir()):
+            rgb = np.array(data.to_rgb(Image.open(path)))
+            if data.mean_chroma(rgb) >= data.GREY_CHROMA:
+                lab = color.rgb_to_lab_nchw(torch.from_numpy(rgb).permute(2, 0, 1)[None] / 255.0)
+                yield color.normalise_ab(lab[:, 1:])
+
+    with tempfile.TemporaryDirectory() as tmp:
+        return ColourRarity.from_batches(ab_maps(training_photos(archives, Path(tmp), per_archive)), 1.0)
 
 
 def main() -> None:
@@ -90,6 +115,13 @@ def main() -> None:
     parser.add_argument(
         "--context-size", type=int, default=0, help="context pass stored in the model (0: none)"
     )
+    parser.add_argument(
+        "--rare-colours",
+        type=float,
+        default=0.0,
+        help="colour-class models: divide the colour distribution by the training colour prior "
+        "to this power (0: off)",
+    )
     args = parser.parse_args()
 
     sources = [checkpoint.resolve(p) for p in args.runs]
@@ -98,13 +130,18 @@ def main() -> None:
     if args.temperature is not None:
         # kept in the checkpoint too, so an fp16 export of it colours as the shipped model does
         state["generator_args"] = {**state["generator_args"], "temperature": args.temperature}
+    if args.rare_colours:
+        if HEAD_BIAS not in state["generator"]:
+            parser.error("--rare-colours needs a colour-class model (train --colour-bins)")
+        offsets = colour_prior(state["config"]["data"]).logit_offsets(args.rare_colours)
+        state["generator"][HEAD_BIAS] = state["generator"][HEAD_BIAS] + offsets
     slim_path = WEIGHTS / "colorcli-default.pt"
     slim_checkpoint(state, slim_path)
     epochs = ", ".join(str(s["epoch"]) for s in states)
     names = ", ".join(map(str, sources))
     print(f"wrote {slim_path} ({slim_path.stat().st_size / 1e6:.1f} MB) from {names} (epochs {epochs})")
     with tempfile.TemporaryDirectory() as tmp:
-        calib = calibration_photos(state["config"]["data"], Path(tmp))
+        calib = training_photos(state["config"]["data"], Path(tmp), per_archive=13)
         export_model(
             slim_path,
             WEIGHTS / "colorcli-default.onnx",

@@ -35,6 +35,7 @@ from colorcli.export import export_model
 from colorcli.rebalance import ColourRarity
 
 WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
+HEAD_BIAS = "head.conv.bias"  # the colour-class head's logits' bias (models/colour_classes.py)
 KEEP = (
     "format",
     "arch",
@@ -66,9 +67,6 @@ def slim_checkpoint(state: dict, path: Path) -> None:
     for net in ("generator", "discriminator"):
         slim[net] = {k: v.to(torch.bfloat16) if v.is_floating_point() else v for k, v in state[net].items()}
     checkpoint.save(slim, path)
-
-
-HEAD_BIAS = "head.conv.bias"  # the colour-class head's logits' bias (models/colour_classes.py)
 
 
 def training_photos(archives: list[str], folder: Path, per_archive: int) -> Path:

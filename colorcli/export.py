@@ -363,7 +363,7 @@ def _checked_bytes(model: Any) -> bytes:
 
     try:
         onnx.checker.check_model(model, full_check=True)
-    except onnx.checker.ValidationError as exc:
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
         first = str(exc).strip().splitlines()[0][:300]
         raise ExportError(f"the exported graph is not valid ONNX ({first})") from None
     return model.SerializeToString()
@@ -375,6 +375,12 @@ def to_fp16(model: Any) -> Any:
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
     converted = convert_float_to_float16(model, keep_io_types=True)
+    # It keeps some initializers float32 (Resize's scales) but relabels their value_info as
+    # float16, which the checker rejects; an initializer carries its own type, so drop the label.
+    initializers = {t.name for t in converted.graph.initializer}
+    kept = [v for v in converted.graph.value_info if v.name not in initializers]
+    del converted.graph.value_info[:]
+    converted.graph.value_info.extend(kept)
     # the converter appends the float32 output casts after their consumers; ONNX wants order
     graph = onnx_ir.from_proto(converted)
     graph.graph.sort()

@@ -112,9 +112,13 @@ def test_parity_failure_writes_nothing(tiny_checkpoint_factory, tmp_path, monkey
     assert files_in(tmp_path) == []
 
 
-@pytest.mark.parametrize("precision", ["fp16", "int8"])
+@pytest.mark.parametrize(
+    ("precision", "head"),
+    [("fp16", {}), ("fp16", {"colour_bins": 6}), ("int8", {}), ("int8", {"colour_bins": 6})],
+    ids=["fp16", "fp16-colour-classes", "int8", "int8-colour-classes"],
+)
 def test_reduced_precision_runs_on_cpu_and_reports_size_and_quality(
-    precision, tiny_checkpoint_factory, tmp_path
+    precision, head, tiny_checkpoint_factory, tmp_path
 ):
     calibration = None
     if precision == "int8":  # static quantization over real photos
@@ -125,7 +129,7 @@ def test_reduced_precision_runs_on_cpu_and_reports_size_and_quality(
     out = tmp_path / f"m-{precision}.onnx"
     lines: list[str] = []
     report = export.export_model(
-        tiny_checkpoint_factory("unet-sn"),
+        tiny_checkpoint_factory("unet-sn", generator_args={"width": 8, "depth": 2, **head}),
         out,
         precision=precision,
         calibration=calibration,

@@ -81,6 +81,22 @@ class TrainConfig:
         return cls(**values)
 
 
+# How a checkpoint was trained (crops, batch, losses, optimiser, discriminator input): what a run
+# started with --init keeps unless its recipe or flags say otherwise, so fine-tuning the shipped
+# model on a few photos trains it as it was trained. Data, length, seed and hardware stay the run's own.
+RECIPE_SETTINGS = (
+    "batch_size", "image_size", "crop_scale", "lr_g", "lr_d", "beta1", "beta2", "lr_decay",
+    "lr_decay_steps", "adv_weight", "l1_weight", "ce_weight", "rebalance", "real_label",
+    "disc_pixels", "disc_context", "disc_hue",
+)  # fmt: skip
+
+
+def recipe_of(state: dict[str, Any]) -> dict[str, Any]:
+    """The :data:`RECIPE_SETTINGS` a checkpoint was trained with (those it records)."""
+    saved = state.get("config") or {}
+    return {k: saved[k] for k in RECIPE_SETTINGS if k in saved}
+
+
 class ConfigError(ValueError):
     """A configuration that cannot train (bad size, unknown precision...)."""
 

@@ -215,6 +215,26 @@ def test_a_regression_checkpoint_starts_a_colour_class_model(folder, tmp_path):
     assert runtime.read_info(tmp_path / "c.onnx").generator_args["temperature"] == 0.2
 
 
+def test_init_trains_as_the_checkpoint_was_unless_told_otherwise(folder, tmp_path):
+    source = make_tiny_checkpoint(tmp_path / "a.pt")
+    state = checkpoint.load(source)
+    recipe = {"image_size": 48, "batch_size": 2, "crop_scale": 0.9, "l1_weight": 0.5, "seed": 7}
+    state["config"].update(recipe)
+    checkpoint.save(state, source)
+    (tmp_path / "recipe.toml").write_text("l1_weight = 0.7\n")
+
+    proc = colorcli(
+        "train", "--data", str(folder), "--out", str(tmp_path / "b"), "--init", str(source),
+        "--config", str(tmp_path / "recipe.toml"), "--image-size", "32", "--epochs", "1", "--limit", "4",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    used = json.loads((tmp_path / "b" / "config.json").read_text())
+    # the checkpoint fills only what the recipe and the flags leave unset, and never the seed
+    assert (used["batch_size"], used["crop_scale"]) == (2, 0.9)
+    assert (used["image_size"], used["l1_weight"], used["seed"]) == (32, 0.7, 0)
+    assert "--init: trained as the checkpoint was: batch-size 2, crop-scale 0.9" in proc.stderr
+
+
 def test_an_init_checkpoint_whose_weights_do_not_fit_is_refused(folder, tmp_path):
     Trainer(tiny_config(folder, tmp_path / "a", limit=4), log=lambda m: None).fit()
     state = checkpoint.load(tmp_path / "a" / "checkpoints" / "last.pt")

@@ -48,7 +48,9 @@ def colorize(
     context_size: int | None = typer.Option(None, "--context-size", min=0, help=CONTEXT_SIZE_HELP),
     device: str = typer.Option("auto", "--device", help="auto (CUDA if available), cpu or cuda."),
     batch_size: int = typer.Option(4, "--batch-size", min=1, help="Images per model call."),
-    workers: int = typer.Option(0, "--workers", min=0, help="Decode/encode threads (0: one per core)."),
+    workers: int = typer.Option(
+        0, "--workers", min=0, help="Decode/encode threads (0: one per core, at most 8)."
+    ),
     recursive: bool = typer.Option(True, "--recursive/--no-recursive", help="Descend into sub-folders."),
     fmt: str = typer.Option("keep", "--format", help="Output format: keep, jpg, png, webp, tiff or bmp."),
     quality: int = typer.Option(92, "--quality", min=1, max=100, help="JPEG/WebP quality."),

@@ -110,8 +110,10 @@ def train(
     init: Path | None = typer.Option(
         None,
         "--init",
-        help="Start from this checkpoint's weights (architecture and widths come from it; "
-        "a regression checkpoint can start a --colour-bins model, whose new head begins at its colours).",
+        help="Start from this checkpoint's weights. Architecture and widths come from it, and so do "
+        "the crop size, batch, losses, learning rates and discriminator settings that --config and "
+        "flags leave unset. A regression checkpoint can start a --colour-bins model, whose new head "
+        "begins at its colours.",
     ),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out where it stopped."),
     force: bool = typer.Option(
@@ -128,7 +130,10 @@ def train(
 
 
 def _settings(given: dict[str, Any], config: Path | None, resume: bool, force: bool) -> dict[str, Any]:
-    """Defaults < run folder's config.json (on --resume) < --config recipe < flags given."""
+    """Defaults < run folder's config.json (on --resume) < --config recipe < flags given.
+
+    A fresh run with --init also takes what is still unset from the checkpoint's recipe (``_run``).
+    """
     if resume and force:
         usage_error("--resume and --force contradict each other; pick one")
     if (arch := given.get("arch")) and arch not in ARCHITECTURES:
@@ -167,6 +172,17 @@ def _settings(given: dict[str, Any], config: Path | None, resume: bool, force: b
     return settings
 
 
+def _inherit_recipe(settings: dict[str, Any], recipe: dict[str, Any], defaults: Any) -> None:
+    """Fill the settings the user left unset from the --init checkpoint's recipe, and name
+    those that differ from the ``defaults`` (a TrainConfig)."""
+    inherited = {k: v for k, v in recipe.items() if k not in settings}
+    settings.update(inherited)
+    changed = {k: v for k, v in inherited.items() if getattr(defaults, k) != v}
+    if changed and int(os.environ.get("RANK", "0")) == 0:
+        listed = ", ".join(f"{k.replace('_', '-')} {v}" for k, v in changed.items())
+        typer.echo(f"--init: trained as the checkpoint was: {listed}", err=True)
+
+
 def _run(settings: dict[str, Any], resume: bool) -> None:
     # torch is imported here, not at module level: the base install has no torch
     try:
@@ -177,6 +193,9 @@ def _run(settings: dict[str, Any], resume: bool) -> None:
         fail(f"training needs PyTorch ({exc}); install it with: pip install 'colorcli[train]'")
 
     try:
+        if settings.get("init"):
+            recipe = trainer.recipe_of(checkpoint.load(settings["init"]))
+            _inherit_recipe(settings, recipe, trainer.TrainConfig())
         cfg = trainer.TrainConfig.from_dict(settings)
         run = trainer.Trainer(cfg, resume=resume)
     except (trainer.ConfigError, data.DataError, UnknownArchitecture, ValueError) as exc:

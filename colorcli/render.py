@@ -28,7 +28,7 @@ from PIL import Image
 
 from colorcli import color
 
-AB_LEVELS = 128  # a,b quantisation for the LUT and the upsampling
+AB_LEVELS = 127  # a,b quantisation for the LUT and the upsampling; odd, so a,b = 0 is a level
 AB_RANGE = color.AB_SCALE  # a,b outside ±AB_RANGE are outside sRGB anyway and are clamped
 _AB_STEP = 2 * AB_RANGE / (AB_LEVELS - 1)
 STRIP_PIXELS = 1 << 19  # pixels per strip: about 4 MB of temporaries

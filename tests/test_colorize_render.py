@@ -139,3 +139,14 @@ def test_context_blend_sets_where_colour_goes_and_keeps_its_strength() -> None:
     assert np.array_equal(
         render.blend_context(np.zeros_like(ab), np.zeros_like(context), 0.5), np.zeros_like(ab)
     )
+
+
+def test_no_colour_renders_exactly_neutral_grey() -> None:
+    # a,b = 0 must be one of the quantisation levels, or every grey the model predicts is tinted
+    grey = np.tile(np.arange(256, dtype=np.uint8), (4, 1))
+    chroma = render.upsample_ab(np.zeros((2, 4, 64), np.float32), (256, 4))
+    rgb = np.asarray(render.render8(grey, chroma).convert("RGB")).astype(int)
+    assert np.array_equal(rgb, np.dstack([grey] * 3))
+    rgb16 = render.render16(grey.astype(np.uint16) * 257, chroma).astype(int)
+    # within the rounding of the D65 matrices (a level off a,b = 0 tints by hundreds)
+    assert (rgb16.max(-1) - rgb16.min(-1)).max() <= 4

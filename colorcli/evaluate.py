@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont, ImageOps
+from PIL import Image, ImageDraw, ImageFont
 
 from colorcli import color, imageio, metrics, render
 from colorcli.pipeline import Colorizer
@@ -183,7 +183,7 @@ def load_photo(path: Path, max_side: int | None) -> np.ndarray | None:
     with Image.open(path) as image:
         if max_side:
             image.draft("RGB", (max_side, max_side))  # JPEG: decode at a reduced scale, much faster
-        image = ImageOps.exif_transpose(image)
+        image = imageio.upright(image)
         if image.mode in ("1", "L", "LA", "I", "I;16", "F"):
             return None
         image = image.convert("RGB")

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import functools
 import io
+import math
 import struct
 import zlib
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -99,7 +101,6 @@ def load(source: str | Path | BinaryIO, max_megapixels: float = DEFAULT_MAX_MEGA
                     f"{im.size[0]}×{im.size[1]} = {pixels / 1e6:.0f} megapixels is over the limit of "
                     f"{max_megapixels:g} (decompression-bomb guard); raise it with --max-megapixels"
                 )
-            im.load()
             return from_pil(im)
     except ImageError:
         raise
@@ -127,22 +128,45 @@ def _describe(exc: BaseException) -> str:
     return f"cannot decode: {text or type(exc).__name__}"
 
 
+def upright(im: Image.Image) -> Image.Image:
+    """``im`` turned as its EXIF (or TIFF) orientation tag says; pass a TIFF before it is loaded."""
+    if im.format == "TIFF":
+        # Pillow turns TIFFs itself while decoding, and since 11.0 gives 5–8 their turned size
+        # from the start; but when it memory-maps an uncompressed strip it lays the stored rows
+        # out at that turned size, shearing them. Read through the open file instead of the map.
+        if im.getexif().get(_ORIENTATION) in (5, 6, 7, 8):
+            im.filename = ""
+        im.load()
+        return im
+    orientation = im.getexif().get(_ORIENTATION, 1)
+    return ImageOps.exif_transpose(im) if orientation not in (1, None) else im
+
+
 def from_pil(im: Image.Image) -> Picture:
-    """A :class:`Picture` from an already opened image (first frame, upright)."""
+    """A :class:`Picture` from an opened image (first frame, upright; see :func:`upright`)."""
+    turned = upright(im)
     frames = getattr(im, "n_frames", 1)
     exif = im.getexif()
-    orientation = exif.get(_ORIENTATION, 1)
-    upright = ImageOps.exif_transpose(im) if orientation not in (1, None) else im
     exif_bytes = None
     # a TIFF's "EXIF" is its own structure (strip offsets, sizes): not something to copy
     if len(exif) and im.format != "TIFF":
         exif[_ORIENTATION] = 1
         exif_bytes = exif.tobytes()
-    grey, alpha = _grey_and_alpha(_to_srgb(upright, im.info.get("icc_profile")))
+    grey, alpha = _grey_and_alpha(_to_srgb(_transparency_as_alpha(turned), im.info.get("icc_profile")))
     keep = {k: im.info[k] for k in ("dpi", "xmp", "comment") if k in im.info}
     if im.format == "PNG":
         keep["text"] = {k: v for k, v in getattr(im, "text", {}).items() if isinstance(v, str)}
     return Picture(grey, alpha, _FORMAT_NAMES.get(im.format or "", "png"), exif_bytes, keep, frames)
+
+
+def _transparency_as_alpha(im: Image.Image) -> Image.Image:
+    """Grey or RGB with one value marked transparent (PNG's tRNS, GIF) as LA or RGBA.
+
+    Before the colour conversion, which changes the values the mark names.
+    """
+    if im.mode in ("L", "RGB") and im.info.get("transparency") is not None:
+        return im.convert(im.mode + "A")
+    return im
 
 
 def _to_srgb(im: Image.Image, icc: bytes | None) -> Image.Image:
@@ -258,7 +282,7 @@ def encode(picture: Picture, rgb: Image.Image | np.ndarray, fmt: str, quality: i
                 text.add_itxt(key, value)
             params["pnginfo"] = text
     if fmt == "bmp":
-        params = {}
+        params = {k: v for k, v in params.items() if k == "dpi"}  # BMP carries nothing else
     image.save(out, format=OUTPUT_FORMATS[fmt][0], **params)
 
 
@@ -276,6 +300,10 @@ def _write_png16(pixels: np.ndarray, out: BinaryIO, picture: Picture) -> None:
     out.write(b"\x89PNG\r\n\x1a\n")
     out.write(_png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 16, colour_type, 0, 0, 0)))
     out.write(_png_chunk(b"iCCP", b"sRGB\x00\x00" + zlib.compress(srgb_profile())))
+    if "dpi" in picture.info:
+        # pixels per metre, rounded as Pillow's PNG writer does for the 8-bit results
+        per_metre = [int(d / 0.0254 + 0.5) for d in picture.info["dpi"]]
+        out.write(_png_chunk(b"pHYs", struct.pack(">IIB", *per_metre, 1)))
     if picture.exif:
         out.write(_png_chunk(b"eXIf", picture.exif.removeprefix(b"Exif\x00\x00")))
     for key, value in picture.info.get("text", {}).items():
@@ -309,7 +337,11 @@ def _write_tiff16(pixels: np.ndarray, out: BinaryIO, picture: Picture) -> None:
     tags += [(279, 4, 1, len(data)), (284, 3, 1, 1)]
     if channels == 4:
         tags.append((338, 3, 1, 2))  # extra sample: unassociated alpha
+    if "dpi" in picture.info:
+        x_dpi, y_dpi = picture.info["dpi"]
+        tags += [(282, 5, 1, _tiff_rational(x_dpi)), (283, 5, 1, _tiff_rational(y_dpi)), (296, 3, 1, 2)]
     tags.append((34675, 7, len(icc), icc))
+    tags.sort()  # readers may require the IFD's entries in ascending tag order
     ifd_size = 2 + 12 * len(tags) + 4
     payload_at = 8 + ifd_size
     payloads = b""
@@ -329,6 +361,12 @@ def _write_tiff16(pixels: np.ndarray, out: BinaryIO, picture: Picture) -> None:
     out.write(b"II*\x00" + struct.pack("<I", 8) + struct.pack("<H", len(tags)) + entries + b"\x00" * 4)
     out.write(payloads)
     out.write(data)
+
+
+def _tiff_rational(value: float) -> bytes:
+    """``value`` as a TIFF RATIONAL: the nearest fraction whose terms both fit in 32 bits."""
+    fraction = Fraction(float(value)).limit_denominator(max(1, 0xFFFFFFFF // max(1, math.ceil(value))))
+    return struct.pack("<II", fraction.numerator, fraction.denominator)
 
 
 def read_stream(stream: BinaryIO) -> io.BytesIO:

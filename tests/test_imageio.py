@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
-from PIL import Image, ImageCms
+from PIL import Image, ImageCms, TiffImagePlugin
 from skimage import data
 
-from colorcli import color, imageio
+from colorcli import color, evaluate, imageio
 from colorcli.atomic import write_atomic
 
 CAMERA = data.camera()  # 512×512 grey
@@ -115,6 +115,41 @@ def test_exif_orientation_applied_and_reset_other_tags_kept(tmp_path: Path) -> N
     assert written[0x013B] == "Ansel Adams"
 
 
+# stored pixels -> upright pixels, as the EXIF/TIFF Orientation values define them
+_UPRIGHT = {
+    2: lambda a: a[:, ::-1],  # mirrored left-right
+    3: lambda a: np.rot90(a, 2),
+    4: lambda a: a[::-1],  # mirrored top-bottom
+    5: lambda a: a.swapaxes(0, 1),  # mirrored along the main diagonal
+    6: lambda a: np.rot90(a, -1),  # turned 90° clockwise to display
+    7: lambda a: np.rot90(a, 2).swapaxes(0, 1),  # mirrored along the other diagonal
+    8: lambda a: np.rot90(a),  # turned 90° counter-clockwise to display
+}
+
+
+@pytest.mark.parametrize("orientation", sorted(_UPRIGHT))
+def test_tiff_orientation_gives_upright_pixels(tmp_path: Path, orientation: int) -> None:
+    from photos import colourful
+
+    # uncompressed single-strip files, the kind Pillow memory-maps when opened by name
+    rgba = np.dstack([colourful(5, 96)[:64], CAMERA[:64, :96]])
+    turn = _UPRIGHT[orientation]
+    tag = TiffImagePlugin.ImageFileDirectory_v2()
+    tag[0x0112] = orientation
+    for mode, stored in (("L", CAMERA[200:264, 100:196]), ("RGBA", rgba)):
+        Image.fromarray(stored, mode).save(tmp_path / f"{mode}-plain.tif")
+        Image.fromarray(stored, mode).save(tmp_path / f"{mode}-tagged.tif", tiffinfo=tag)
+        plain, tagged = (imageio.load(tmp_path / f"{mode}-{kind}.tif") for kind in ("plain", "tagged"))
+        assert tagged.size == (plain.size[::-1] if orientation >= 5 else plain.size)
+        assert np.array_equal(tagged.grey, turn(plain.grey))
+        if mode == "RGBA":
+            assert np.array_equal(tagged.alpha, turn(plain.alpha))
+    # the evaluation reads its colour photos the same way
+    plain_rgb = evaluate.load_photo(tmp_path / "RGBA-plain.tif", None)
+    assert plain_rgb is not None
+    assert np.array_equal(evaluate.load_photo(tmp_path / "RGBA-tagged.tif", None), turn(plain_rgb))
+
+
 def test_output_is_tagged_srgb_and_a_grey_profile_is_not_copied(tmp_path: Path) -> None:
     path = tmp_path / "grey-profile.png"
     grey_icc = ImageCms.ImageCmsProfile(
@@ -131,6 +166,9 @@ def test_output_is_tagged_srgb_and_a_grey_profile_is_not_copied(tmp_path: Path) 
     )
     assert "sRGB" in description
     assert round(written.info["dpi"][0]) == 300
+    bmp = io.BytesIO()  # BMP has no ICC or EXIF, but it has a resolution
+    imageio.encode(picture, Image.new("RGB", picture.size), "bmp", 90, bmp)
+    assert round(Image.open(bmp).info["dpi"][0]) == 300
 
 
 def test_png_text_and_alpha_are_kept() -> None:
@@ -151,6 +189,30 @@ def test_png_text_and_alpha_are_kept() -> None:
     assert written.text["Title"] == "Grandparents, 1931"
 
 
+@pytest.mark.parametrize("mode", ["L", "RGB"])
+def test_a_transparent_colour_becomes_alpha(mode: str) -> None:
+    from photos import gray_icc_profile
+
+    pixels = CAMERA if mode == "L" else ASTRONAUT
+    key = pixels[0, 0]
+    clear = pixels == key if mode == "L" else (pixels == key).all(axis=-1)
+    assert 0 < clear.sum() < clear.size
+    params: dict = {"transparency": int(key) if mode == "L" else tuple(key.tolist())}
+    if mode == "L":
+        # a scan with a grey profile of its own: the transparent value is the stored one, not the converted
+        params["icc_profile"] = gray_icc_profile(1.0)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "PNG", **params)
+    picture = imageio.load(io.BytesIO(buffer.getvalue()))
+    assert picture.alpha is not None
+    assert np.array_equal(picture.alpha, np.where(clear, 0, 255))
+    out = io.BytesIO()
+    imageio.encode(picture, Image.new("RGB", picture.size), "png", 90, out)
+    written = Image.open(out)
+    assert written.mode == "RGBA"
+    assert np.array_equal(np.asarray(written)[..., 3], picture.alpha)
+
+
 @pytest.mark.parametrize("fmt", ["png", "tiff"])
 @pytest.mark.parametrize("alpha", [False, True])
 def test_sixteen_bit_results_stay_sixteen_bit(tmp_path: Path, fmt: str, alpha: bool) -> None:
@@ -168,6 +230,20 @@ def test_sixteen_bit_results_stay_sixteen_bit(tmp_path: Path, fmt: str, alpha: b
     if alpha:
         assert np.array_equal(read[..., 3], CAMERA[:48, :64].astype(np.uint16) * 257)
     assert Image.open(path).size == (64, 48)  # other readers accept it too
+
+
+@pytest.mark.parametrize(("fmt", "dpi"), [("png", 300), ("tiff", 600)])
+def test_sixteen_bit_results_keep_the_dpi_as_eight_bit_ones_do(tmp_path: Path, fmt: str, dpi: int) -> None:
+    source = tmp_path / f"scan.{fmt}"
+    Image.fromarray(CAMERA.astype(np.uint16) * 257).save(source, dpi=(dpi, dpi))
+    picture = imageio.load(source)
+    assert picture.deep
+    deep, shallow = io.BytesIO(), io.BytesIO()
+    imageio.encode(picture, np.dstack([picture.grey] * 3), fmt, 90, deep)
+    imageio.encode(picture, Image.new("RGB", picture.size), fmt, 90, shallow)
+    written = Image.open(deep).info.get("dpi")
+    assert written == Image.open(shallow).info["dpi"]  # PNG's pixels per metre round the same way
+    assert written is not None and round(written[0]) == round(written[1]) == dpi
 
 
 def _read_png16(path: Path) -> np.ndarray:

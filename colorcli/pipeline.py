@@ -3,7 +3,8 @@ pipeline, behind the :class:`Colorizer` Python API.
 
 Decoding and encoding run in a thread pool (Pillow, numpy and onnxruntime release the GIL)
 while the calling thread batches render-size inputs for onnxruntime. Every stage is bounded,
-and discovery is a generator, so memory stays flat however many files there are.
+and discovery is a generator, so memory stays flat however many files there are, but for a
+digest of each input and output (:class:`Claims`) that stops two inputs writing one file.
 """
 
 from __future__ import annotations
@@ -95,18 +96,47 @@ def discover(
             matches = sorted(glob.glob(raw, recursive=recursive))
             if not matches:
                 yield Result(raw, None, "failed", "the pattern matches no files")
+            ours = _outputs_among(matches, output, fmt)
             for match in matches:
-                yield from discover([match], output, fmt, recursive)
+                if os.path.abspath(match) not in ours:
+                    yield from discover([match], output, fmt, recursive)
         else:
             yield Result(raw, None, "failed", "no such file or folder")
+
+
+def _outputs_among(matches: list[str], output: Path | None, fmt: str) -> set[str]:
+    """The matches of a pattern that this run writes itself, as absolute paths: what lies under
+    ``output``, or else each match's default result (and --compare picture) beside it. A rerun
+    of ``colorize 'scans/*.jpg'`` must not colour the last run's results."""
+    if output is not None:
+        root = output.resolve()
+        return {os.path.abspath(m) for m in matches if Path(m).resolve().is_relative_to(root)}
+    ours = set()
+    for match in map(Path, matches):
+        if match.is_dir():
+            ours.add(str(default_output(match)))
+        else:
+            target = _loose_job(match, None, fmt).target
+            ours.update(os.path.abspath(t) for t in (target, compare_path(target)))
+    return ours
 
 
 def _loose_job(path: Path, output: Path | None, fmt: str) -> Job:
     suffix = target_suffix(path, fmt)
     if output is None:
         return Job(path, path.with_name(f"{path.stem}-colorized{suffix}"))
-    rel = path if not path.is_absolute() and ".." not in path.parts else Path(path.name)
-    return Job(path, (output / rel).with_suffix(suffix))
+    return Job(path, (output / _relative_part(path)).with_suffix(suffix))
+
+
+def _relative_part(path: Path) -> Path:
+    """Where a file given by name lands under -o: its path relative to the working folder (an
+    absolute path inside it, as ``find "$PWD"`` prints, included), else its bare name."""
+    if not path.is_absolute() and ".." not in path.parts:
+        return path
+    try:
+        return Path(os.path.abspath(path)).relative_to(Path.cwd())
+    except ValueError:
+        return Path(path.name)
 
 
 def default_output(folder: Path) -> Path:
@@ -116,6 +146,9 @@ def default_output(folder: Path) -> Path:
 
 def _folder_jobs(folder: Path, output: Path | None, fmt: str, recursive: bool) -> Iterator[Job | Result]:
     out_root = output if output is not None else default_output(folder)
+    if out_root.resolve() == folder.resolve():
+        yield Result(str(folder), None, "failed", "-o is this folder itself; choose another output folder")
+        return
     avoid = {out_root.resolve()}
     for path in _walk(folder, recursive, avoid):
         if isinstance(path, Result):
@@ -192,6 +225,61 @@ def _decoded_path(item: bytes, nul: bool) -> Iterator[str]:
         item = item.rstrip(b"\r")
     if item:
         yield os.fsdecode(item)
+
+
+class Claims:
+    """The inputs and outputs one run has met, so that no two inputs write the same file.
+
+    Jobs run several at a time, so two jobs with one target would both find it free and the
+    second rename would silently replace the first result. Kept as 8-byte digests: under 200
+    bytes a file, however long the paths.
+    """
+
+    def __init__(self) -> None:
+        self._outputs: dict[int, int] = {}  # output -> the input that writes it
+        self._inputs: set[int] = set()
+
+    def check(self, job: Job) -> Result | None:
+        """None when ``job`` may go ahead (and it is claimed), else the Result it ends in."""
+        source, target = _digest(job.source), _digest(job.target)
+        if target in self._outputs:
+            if self._outputs[target] == source:
+                return Result(str(job.source), str(job.target), "skipped", note="given twice")
+            return Result(
+                str(job.source),
+                str(job.target),
+                "failed",
+                "another input of this run has the same output; colour them into separate -o "
+                "folders or choose another --format",
+            )
+        if target in self._inputs:
+            return Result(
+                str(job.source), str(job.target), "failed", "the output would overwrite another input"
+            )
+        if source in self._outputs:
+            return Result(str(job.source), str(job.target), "skipped", note="the output of another input")
+        self._outputs[target] = source
+        self._inputs.add(source)
+        return None
+
+
+def _digest(path: Path) -> int:
+    absolute = os.fsencode(os.path.abspath(path))
+    return int.from_bytes(hashlib.blake2b(absolute, digest_size=8).digest(), "big")
+
+
+def plan(jobs: Iterable[Job | Result], options: WriteOptions) -> Iterator[Result]:
+    """What :meth:`Colorizer.run` would do, touching nothing: ``planned`` for each image it would
+    colour, and the skipped and failed ones as the run would report them."""
+    claims = Claims()
+    for job in jobs:
+        if isinstance(job, Job):
+            job = (
+                claims.check(job)
+                or _target_problem(job, options)
+                or Result(str(job.source), str(job.target), "planned")
+            )
+        yield job
 
 
 # ---------------------------------------------------------------------------------------------
@@ -320,6 +408,7 @@ class Colorizer:
         pass straight through.
         """
         _ = self.model  # open it before any thread starts, so model errors surface at once
+        claims = Claims()
         in_flight = 2 * self.workers + self.batch_size
         pool = ThreadPoolExecutor(self.workers, thread_name_prefix="colorcli")
         try:
@@ -349,6 +438,8 @@ class Colorizer:
                     yield finishing.popleft().result()
 
             for job in jobs:
+                if isinstance(job, Job):
+                    job = claims.check(job) or job
                 if isinstance(job, Result):
                     yield job
                     continue

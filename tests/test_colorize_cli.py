@@ -347,3 +347,55 @@ def test_the_shipped_model_colours_with_no_model_option_from_any_directory(tmp_p
     assert _lightness_error(photos / "astronaut.jpg", result) < 1.0
     lab = color.rgb_to_lab(np.asarray(Image.open(result).convert("RGB")) / 255.0)
     assert np.hypot(lab[..., 1], lab[..., 2]).mean() > 3.0  # it is coloured, not grey
+
+
+def test_no_two_inputs_write_one_file_and_reruns_leave_results_alone(
+    tiny_onnx_model: Path, tmp_path: Path
+) -> None:
+    model = ("--model", str(tiny_onnx_model))
+    for name, photo in (("a", data.camera()), ("b", data.moon())):
+        (tmp_path / "in" / name).mkdir(parents=True)
+        Image.fromarray(photo[:64, :96]).save(tmp_path / "in" / name / "p.png")
+    a, b = (str(tmp_path / "in" / name / "p.png") for name in "ab")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+
+    # absolute paths inside the working folder keep their place under -o, as relative ones do
+    kept = colorcli("colorize", a, b, "-o", "out", *model, cwd=tmp_path)
+    assert kept.returncode == 0, kept.stderr.decode()
+    assert (tmp_path / "out" / "in" / "a" / "p.png").is_file() and (
+        tmp_path / "out" / "in" / "b" / "p.png"
+    ).is_file()
+
+    # outside it they come down to one name: the second is refused, not written over the first
+    clash = colorcli("colorize", a, b, "-o", str(tmp_path / "flat"), "--json", *model, cwd=elsewhere)
+    results = {r["input"]: r for r in map(json.loads, clash.stdout.decode().splitlines())}
+    assert clash.returncode == 1
+    assert (results[a]["status"], results[b]["status"]) == ("ok", "failed")
+    assert "same output" in results[b]["error"]
+    written = np.asarray(Image.open(tmp_path / "flat" / "p.png"))
+    assert np.array_equal(written, np.asarray(Image.open(tmp_path / "out" / "in" / "a" / "p.png")))
+
+    twice = colorcli("colorize", a, a, "in/a/./p.png", "-o", "twice", "--json", *model, cwd=tmp_path)
+    assert twice.returncode == 0, twice.stderr.decode()
+    statuses = sorted(json.loads(line)["status"] for line in twice.stdout.decode().splitlines())
+    assert statuses == ["ok", "skipped", "skipped"]
+
+    same = colorcli("colorize", "in", "-o", "in", *model, cwd=tmp_path)
+    assert same.returncode == 1 and "-o is this folder itself" in same.stderr.decode()
+
+    # a pattern run twice beside its files: the second run does not colour the first's results
+    for _ in range(2):
+        rerun = colorcli("colorize", "in/a/*.png", "--skip-existing", "--compare", *model, cwd=tmp_path)
+        assert rerun.returncode == 0, rerun.stderr.decode()
+    assert sorted(p.name for p in (tmp_path / "in" / "a").iterdir()) == [
+        "p-colorized-compare.png",
+        "p-colorized.png",
+        "p.png",
+    ]
+    # and a dry run tells what a rerun would do
+    dry = colorcli(
+        "colorize", "in/a/*.png", "in/b/p.png", "--dry-run", "--skip-existing", *model, cwd=tmp_path
+    )
+    assert dry.returncode == 0 and "dry run: 1 to colour, 1 skipped, 0 failed" in dry.stderr.decode()
+    assert not (tmp_path / "in" / "b" / "p-colorized.png").exists()

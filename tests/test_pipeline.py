@@ -83,8 +83,16 @@ def test_loose_files_globs_and_missing_inputs(tmp_path: Path, monkeypatch: pytes
         ("missing.jpg", "no such file or folder"),
         ("none*.png", "the pattern matches no files"),
     ]
-    mirrored = _jobs(pipeline.discover(["d/-dash.jpg", str(tmp_path / "d" / "-dash.jpg")], Path("o"), "webp"))
-    assert [j.target for j in mirrored] == [Path("o/d/-dash.webp"), Path("o/-dash.webp")]
+    # under -o a file keeps its path relative to the working folder, however it was spelled
+    spellings = ["d/-dash.jpg", str(tmp_path / "d" / "-dash.jpg"), "d/../d/-dash.jpg"]
+    mirrored = _jobs(pipeline.discover(spellings, Path("o"), "webp"))
+    assert [j.target for j in mirrored] == [Path("o/d/-dash.webp")] * 3
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")  # outside the working folder: its name alone
+    outside = _jobs(
+        pipeline.discover([str(tmp_path / "d" / "-dash.jpg"), "../d/-dash.jpg"], Path("o"), "webp")
+    )
+    assert [j.target for j in outside] == [Path("o/-dash.webp")] * 2
 
 
 def test_shards_partition_the_files_deterministically(tmp_path: Path) -> None:

@@ -104,22 +104,20 @@ def colorize(
         inputs == ["-"] and not sys.stdin.isatty() and pipeline.stdin_is_image(sys.stdin.buffer.peek(16))
     )
     if output == "-" or stream_in:
+        if dry_run:
+            _say(f"dry run: would write standard output  <-  {'standard input' if stream_in else inputs[0]}")
+            return
         _stream(colorizer, inputs, stream_in, options, as_json)
         return
 
     out_root = Path(output) if output else None
-    if out_root is not None and not dry_run:
-        _check_writable(out_root)
     jobs = _sharded(_expand_stdin(inputs, null), out_root, fmt, recursive, shard_range)
     if dry_run:
-        results: Iterator[Result] = (
-            job
-            if isinstance(job, pipeline.Result)
-            else pipeline.Result(str(job.source), str(job.target), "planned")
-            for job in jobs
-        )
+        results = pipeline.plan(jobs, options)
     else:
-        _open_model(colorizer, quiet)
+        _open_model(colorizer, quiet)  # before -o is made: a bad model leaves no empty folder
+        if out_root is not None:
+            _check_writable(out_root)
         results = colorizer.run(jobs, options)
     # a path list on standard input can be read once only: no total, hence no ETA, for it
     count = (
@@ -224,6 +222,7 @@ def _report(results: Iterator[Result], as_json: bool, quiet: bool, count: Callab
     started = time.perf_counter()
     bar = None if quiet or not sys.stderr.isatty() else _progress()
     task = bar.add_task("colouring", total=None, failed=0, mps=0.0) if bar else None
+    stopped = True  # until the loop ends by itself: Ctrl-C and SIGTERM still get the summary
     try:
         if bar:
             bar.start()
@@ -242,18 +241,27 @@ def _report(results: Iterator[Result], as_json: bool, quiet: bool, count: Callab
             if bar is not None:
                 elapsed = max(time.perf_counter() - started, 1e-9)
                 bar.update(task, advance=1, failed=counts["failed"], mps=megapixels / elapsed)
+        stopped = False
     finally:
         if bar:
             bar.stop()
-    elapsed = time.perf_counter() - started
-    done = counts["ok"]
-    summary = f"{done} coloured, {counts['skipped']} skipped, {counts['failed']} failed in {elapsed:.1f} s"
+        _say(_summary(counts, megapixels, time.perf_counter() - started, stopped))
+    return counts["failed"]
+
+
+def _summary(counts: dict[str, int], megapixels: float, elapsed: float, stopped: bool) -> str:
+    done, skipped, failed = counts["ok"], counts["skipped"], counts["failed"]
+    if counts["planned"]:
+        return f"dry run: {counts['planned']} to colour, {skipped} skipped, {failed} failed"
+    summary = f"{done} coloured, {skipped} skipped, {failed} failed in {elapsed:.1f} s"
     if done:
         summary += f" ({done / elapsed:.2f} images/s, {megapixels / elapsed:.1f} MP/s)"
-    if counts["planned"]:
-        summary = f"dry run: {counts['planned']} to colour, {counts['failed']} failed"
-    _say(summary)
-    return counts["failed"]
+    if stopped:
+        summary = (
+            f"stopped: {summary}; every result written is complete, "
+            "and a rerun with --skip-existing finishes the job"
+        )
+    return summary
 
 
 def _line(result: Result) -> str:

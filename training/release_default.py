@@ -7,7 +7,7 @@
 Several checkpoints of one run are averaged weight by weight (a "model soup", Wortsman et al.
 2022): GAN weights wander from epoch to epoch, and their average scored better than either on
 both evaluation sets. Writes ``weights/colorcli-default.onnx`` (int8, statically calibrated on
-training photos: a quarter of the fp32 size at the same quality, see the export report it
+training photos: a bit under half the fp32 size at the same quality, see the export report it
 prints) and ``weights/colorcli-default.pt``: the generator and discriminator, weights stored in
 bfloat16 to stay small, for ``colorcli train --init`` (fine-tuning) and ``colorcli export``
 (other precisions, e.g. fp16 for GPUs). Optimiser state is dropped.

@@ -308,7 +308,13 @@ def test_interrupted_run_leaves_whole_images_and_a_rerun_finishes(
         "--workers",
         "1",
     ]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # a shell starts background jobs with SIGINT ignored, and the child would inherit that
+    proc = subprocess.Popen(
+        args,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.default_int_handler),
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not (out.is_dir() and any(out.glob("*.png"))):
         time.sleep(0.02)

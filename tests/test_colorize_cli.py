@@ -405,3 +405,12 @@ def test_no_two_inputs_write_one_file_and_reruns_leave_results_alone(
     )
     assert dry.returncode == 0 and "dry run: 1 to colour, 1 skipped, 0 failed" in dry.stderr.decode()
     assert not (tmp_path / "in" / "b" / "p-colorized.png").exists()
+
+
+def test_json_lines_stay_utf8_for_a_file_name_that_is_not(tiny_onnx_model: Path, tmp_path: Path) -> None:
+    name = os.fsdecode(b"caf\xe9.png")  # Latin-1 bytes: a lone surrogate in Python
+    Image.fromarray(data.camera()[:64, :64]).save(tmp_path / name)
+    done = colorcli("colorize", ".", "-o", "out", "--json", "--model", str(tiny_onnx_model), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr.decode()
+    (result,) = map(json.loads, done.stdout.decode("utf-8").splitlines())  # strict UTF-8
+    assert result["input"] == name and result["status"] == "ok"

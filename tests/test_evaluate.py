@@ -248,6 +248,7 @@ def test_cli_table_limit_and_render_size(photo_dir: Path, colour_model: Path) ->
         (["{missing}"], 2, "is not a folder"),
         (["{empty}"], 1, "no photos in"),
         (["{photos}", "--model", "{missing}/model.onnx"], 1, "no such model file"),
+        (["{photos}", "--device", "cuda"], 1, "CUDA"),  # as colorize: a failure, not a usage error
         (["{photos}", "--grid", "{empty}/grid.jpg"], 2, "ending in .png"),
     ],
 )

@@ -81,7 +81,7 @@ def _no_colour(model: Path, tmp: Path) -> Path:
 @pytest.mark.parametrize(
     ("make", "code", "message"),
     [
-        (lambda m, t: t / "missing.onnx", 2, "no such model file"),
+        (lambda m, t: t / "missing.onnx", 1, "no such model file"),
         (_truncated, 1, "is not a readable ONNX model"),
         (_foreign, 1, "not a colorcli model"),
         (_no_colour, 1, "colour gain 0.0 in the model's metadata is not usable"),

@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -232,7 +232,7 @@ def _report(results: Iterator[Result], as_json: bool, quiet: bool, count: Callab
             counts[result.status] = counts.get(result.status, 0) + 1
             megapixels += result.megapixels
             if as_json:
-                print(json.dumps(result.to_json(), ensure_ascii=False), flush=True)
+                _print_json(result.to_json())
             if result.status == "failed":
                 message = f"failed: {result.input}: {result.error}"
                 (bar.console.print(message, markup=False, highlight=False) if bar else _say(message))
@@ -247,6 +247,14 @@ def _report(results: Iterator[Result], as_json: bool, quiet: bool, count: Callab
             bar.stop()
         _say(_summary(counts, megapixels, time.perf_counter() - started, stopped))
     return counts["failed"]
+
+
+def _print_json(document: dict[str, Any]) -> None:
+    """One JSON line on stdout, valid UTF-8 even for a file name that is not: its undecodable
+    bytes (held as lone surrogates) go out as \\udcXX escapes, which JSON readers accept."""
+    line = json.dumps(document, ensure_ascii=False) + "\n"
+    sys.stdout.buffer.write(line.encode("utf-8", "backslashreplace"))
+    sys.stdout.buffer.flush()
 
 
 def _summary(counts: dict[str, int], megapixels: float, elapsed: float, stopped: bool) -> str:

@@ -85,9 +85,9 @@ def evaluate(
         ]
         # model_candidate opens each model now, so a bad one fails before any photo is read
         candidates = [engine.model_candidate(n, c) for n, c in zip(_names(paths), colorizers, strict=True)]
-    except (runtime.DeviceError, ValueError) as exc:
+    except ValueError as exc:
         usage_error(str(exc))
-    except runtime.ModelLoadError as exc:
+    except (runtime.ModelLoadError, runtime.DeviceError) as exc:  # exit 1, as in colorize
         fail(str(exc))
 
     evaluation, rows = _run(photos, candidates, max_side, engine.GRID_MAX_ROWS if grid else 0, limit)

@@ -9,7 +9,7 @@ from typing import Any
 
 import typer
 
-from colorcli.commands._common import fail, usage_error
+from colorcli.commands._common import fail
 
 
 def info(
@@ -29,8 +29,6 @@ def info(
             model = runtime.default_model_path()
         except runtime.ModelLoadError as exc:
             fail(str(exc))
-    if not model.is_file():
-        usage_error(f"{model}: no such model file")
     try:
         loaded = runtime.load_model(model, device="cpu", threads=1)
     except runtime.ModelLoadError as exc:

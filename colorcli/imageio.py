@@ -76,7 +76,7 @@ class Picture:
     format: str  # --format name of the source ("jpg", "png", ...)
     exif: bytes | None = None  # orientation reset to 1 (the pixels are upright)
     info: dict[str, Any] = field(default_factory=dict)  # dpi, xmp, comment, PNG text
-    frames: int = 1
+    notes: tuple[str, ...] = ()  # what the result cannot keep of the file, for the user
 
     @property
     def size(self) -> tuple[int, int]:
@@ -144,8 +144,8 @@ def upright(im: Image.Image) -> Image.Image:
 
 def from_pil(im: Image.Image) -> Picture:
     """A :class:`Picture` from an opened image (first frame, upright; see :func:`upright`)."""
+    notes = _what_is_lost(im)  # before upright(), which may decode it
     turned = upright(im)
-    frames = getattr(im, "n_frames", 1)
     exif = im.getexif()
     exif_bytes = None
     # a TIFF's "EXIF" is its own structure (strip offsets, sizes): not something to copy
@@ -156,7 +156,26 @@ def from_pil(im: Image.Image) -> Picture:
     keep = {k: im.info[k] for k in ("dpi", "xmp", "comment") if k in im.info}
     if im.format == "PNG":
         keep["text"] = {k: v for k, v in getattr(im, "text", {}).items() if isinstance(v, str)}
-    return Picture(grey, alpha, _FORMAT_NAMES.get(im.format or "", "png"), exif_bytes, keep, frames)
+    return Picture(grey, alpha, _FORMAT_NAMES.get(im.format or "", "png"), exif_bytes, keep, notes)
+
+
+def _what_is_lost(im: Image.Image) -> tuple[str, ...]:
+    notes = []
+    frames = getattr(im, "n_frames", 1)
+    if frames > 1:
+        notes.append(f"multi-frame file: only the first of {frames} frames was coloured")
+    # Pillow has no 16-bit colour mode: it decodes 48- and 64-bit PNG and TIFF at 8 bits
+    raw_modes = [  # a tile's args are its raw mode (PNG) or start with it (TIFF)
+        tile.args if isinstance(tile.args, str) else str(tile.args[0])
+        for tile in getattr(im, "tile", [])
+        if tile.args
+    ]
+    bits = im.tag_v2.get(258) if im.format == "TIFF" else None
+    if any(";16" in mode for mode in raw_modes if mode.startswith("RGB")) or (
+        im.mode.startswith("RGB") and isinstance(bits, tuple) and max(bits) > 8
+    ):
+        notes.append("16-bit colour file: read and written at 8 bits per channel")
+    return tuple(notes)
 
 
 def _transparency_as_alpha(im: Image.Image) -> Image.Image:

@@ -546,11 +546,7 @@ class Colorizer:
             return _failed(job, f"cannot write {job.target}: {exc.strerror or exc}", prepared.started)
         except Exception as exc:  # an encoder refusing one odd image must not stop the run
             return _failed(job, f"cannot encode: {type(exc).__name__}: {exc}", prepared.started)
-        note = (
-            f"multi-frame file: only the first of {picture.frames} frames was coloured"
-            if picture.frames > 1
-            else None
-        )
+        note = "; ".join(picture.notes) or None
         return Result(
             str(job.source),
             str(job.target),

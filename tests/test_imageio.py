@@ -279,7 +279,7 @@ def test_multi_frame_files_give_their_first_frame(tmp_path: Path) -> None:
     frames = [Image.fromarray(CAMERA), Image.fromarray(CAMERA[::-1].copy())]
     frames[0].save(path, save_all=True, append_images=frames[1:])
     picture = imageio.load(path)
-    assert picture.frames == 2
+    assert picture.notes == ("multi-frame file: only the first of 2 frames was coloured",)
     assert np.array_equal(picture.grey, CAMERA)
 
 
@@ -313,3 +313,18 @@ def test_an_embedded_grey_profile_is_applied(tmp_path: Path) -> None:
     broken = tmp_path / "broken.png"
     Image.new("L", (8, 8), 128).save(broken, icc_profile=b"not a profile")
     assert int(imageio.load(broken).grey[0, 0]) == 128
+
+
+def test_sixteen_bit_colour_files_say_they_are_read_at_eight_bits(tmp_path: Path) -> None:
+    rgb16 = (np.dstack([CAMERA, CAMERA // 2, CAMERA // 3]).astype(np.uint16) * 257)[:48, :64]
+    tifffile.imwrite(tmp_path / "scan48.tif", rgb16, photometric="rgb")
+    deep = imageio.Picture(rgb16[..., 0], None, "png")
+    write_atomic(tmp_path / "scan48.png", lambda fh: imageio.encode(deep, rgb16, "png", 90, fh))
+    lost = "16-bit colour file: read and written at 8 bits per channel"
+    for name in ("scan48.tif", "scan48.png"):
+        assert imageio.load(tmp_path / name).notes == (lost,), name
+    # what Pillow reads in full says nothing: 8-bit colour, 16-bit grey
+    Image.fromarray(rgb16[..., 0]).save(tmp_path / "grey16.png")
+    Image.fromarray((rgb16 >> 8).astype(np.uint8)).save(tmp_path / "rgb8.tif")
+    for name in ("grey16.png", "rgb8.tif"):
+        assert imageio.load(tmp_path / name).notes == (), name

@@ -390,16 +390,28 @@ class Colorizer:
     # --- many files --------------------------------------------------------------------------
 
     def colorize_files(
-        self, paths: Iterable[str | Path], output_dir: str | Path, options: WriteOptions | None = None
+        self,
+        paths: Iterable[str | Path],
+        output_dir: str | Path,
+        options: WriteOptions | None = None,
+        root: str | Path | None = None,
     ) -> Iterator[Result]:
-        """Colour image files into ``output_dir`` (same names), yielding one :class:`Result` each."""
+        """Colour image files into ``output_dir``, yielding one :class:`Result` each.
+
+        Each result takes its file's name, or with ``root`` its path relative to ``root``, so
+        files of the same name in different folders of an archive do not meet.
+        """
         options = options or WriteOptions()
         out = Path(output_dir)
-        jobs = (
-            Job(Path(p), out / Path(p).with_suffix(target_suffix(Path(p), options.format)).name)
-            for p in paths
-        )
-        return self.run(jobs, options)
+
+        def job(path: Path) -> Job | Result:
+            try:
+                relative = path.relative_to(root) if root is not None else Path(path.name)
+            except ValueError:
+                return Result(str(path), None, "failed", f"not inside root {root}")
+            return Job(path, (out / relative).with_suffix(target_suffix(path, options.format)))
+
+        return self.run((job(Path(p)) for p in paths), options)
 
     def run(self, jobs: Iterable[Job | Result], options: WriteOptions) -> Iterator[Result]:
         """The pipeline: decode in threads, batch for the model, render and encode in threads.

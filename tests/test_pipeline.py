@@ -189,6 +189,26 @@ def test_run_reports_failures_and_goes_on(tiny_onnx_model: Path, tmp_path: Path)
     assert sorted(os.listdir(tmp_path / "o")) == ["good.png"]  # no temporary files left
 
 
+def test_colorize_files_keeps_an_archive_s_folders_under_root(tiny_onnx_model: Path, tmp_path: Path) -> None:
+    archive = tmp_path / "archive"
+    for box in ("box1", "box2"):
+        (archive / box).mkdir(parents=True)
+        Image.fromarray(data.camera()[:64, :80]).save(archive / box / "scan.png")
+    paths = sorted(archive.glob("*/scan.png"))
+    colorizer = pipeline.Colorizer(tiny_onnx_model, device="cpu", workers=2)
+
+    by_root = list(colorizer.colorize_files(paths, tmp_path / "o", root=archive))
+    assert [r.status for r in by_root] == ["ok", "ok"]
+    assert sorted(p.relative_to(tmp_path / "o").as_posix() for p in (tmp_path / "o").rglob("*.png")) == [
+        "box1/scan.png",
+        "box2/scan.png",
+    ]
+    by_name = {r.input: r for r in colorizer.colorize_files(paths, tmp_path / "flat")}
+    assert [by_name[str(p)].status for p in paths] == ["ok", "failed"]  # one name: never both
+    outside = list(colorizer.colorize_files([tmp_path / "elsewhere.png"], tmp_path / "o", root=archive))
+    assert outside[0].status == "failed" and "not inside root" in outside[0].error
+
+
 def test_many_files_stream_through_bounded_queues(tiny_onnx_model: Path, tmp_path: Path) -> None:
     for i in range(40):
         Image.fromarray(data.camera()[i : i + 64, :80]).save(tmp_path / f"{i:02d}.png")

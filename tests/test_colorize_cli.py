@@ -307,11 +307,12 @@ def test_interrupted_run_leaves_whole_images_and_a_rerun_finishes(
         str(tiny_onnx_model),
         "--workers",
         "1",
+        "--json",
     ]
     # a shell starts background jobs with SIGINT ignored, and the child would inherit that
     proc = subprocess.Popen(
         args,
-        stdout=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.default_int_handler),
     )
@@ -319,13 +320,17 @@ def test_interrupted_run_leaves_whole_images_and_a_rerun_finishes(
     while time.monotonic() < deadline and not (out.is_dir() and any(out.glob("*.png"))):
         time.sleep(0.02)
     proc.send_signal(getattr(signal, stop))
-    _, err = proc.communicate(timeout=60)
+    log, err = proc.communicate(timeout=60)
     assert proc.returncode != 0
+    assert b"stopped: " in err and b"--skip-existing finishes the job" in err
     if stop == "SIGTERM":  # a batch scheduler's stop: a clean exit, no temporary files left
         assert proc.returncode == 128 + signal.SIGTERM and b"error: terminated" in err, err
         assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
     written = sorted(out.glob("*.png"))
     assert 0 < len(written) < 40  # really interrupted midway
+    # the log names no result that is not on disk (those finished while stopping go unnamed)
+    reported = [json.loads(line) for line in log.decode().splitlines()]
+    assert {Path(r["output"]) for r in reported if r["status"] == "ok"} <= set(written)
     for path in written:
         Image.open(path).load()  # every visible output is a whole image
     rerun = colorcli("colorize", str(src), "--model", str(tiny_onnx_model), "--skip-existing", "--json")

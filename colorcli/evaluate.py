@@ -186,7 +186,8 @@ def load_photo(path: Path, max_side: int | None) -> np.ndarray | None:
         image = imageio.upright(image)
         if image.mode in ("1", "L", "LA", "I", "I;16", "F"):
             return None
-        image = image.convert("RGB")
+        # in sRGB, as colorize reads it: the original is what the model's colours are scored against
+        image = imageio.to_srgb(image, image.info.get("icc_profile")).convert("RGB")
         if max_side:
             image.thumbnail((max_side, max_side), Image.LANCZOS)
         rgb = np.asarray(image)

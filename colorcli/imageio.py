@@ -152,7 +152,7 @@ def from_pil(im: Image.Image) -> Picture:
     if len(exif) and im.format != "TIFF":
         exif[_ORIENTATION] = 1
         exif_bytes = exif.tobytes()
-    grey, alpha = _grey_and_alpha(_to_srgb(_transparency_as_alpha(turned), im.info.get("icc_profile")))
+    grey, alpha = _grey_and_alpha(to_srgb(_transparency_as_alpha(turned), im.info.get("icc_profile")))
     keep = {k: im.info[k] for k in ("dpi", "xmp", "comment") if k in im.info}
     if im.format == "PNG":
         keep["text"] = {k: v for k, v in getattr(im, "text", {}).items() if isinstance(v, str)}
@@ -188,7 +188,7 @@ def _transparency_as_alpha(im: Image.Image) -> Image.Image:
     return im
 
 
-def _to_srgb(im: Image.Image, icc: bytes | None) -> Image.Image:
+def to_srgb(im: Image.Image, icc: bytes | None) -> Image.Image:
     """The pixels in sRGB, through the photo's embedded ICC profile when it has another one.
 
     A scan tagged Dot Gain 20 % or a photo in Adobe RGB has another lightness than its numbers

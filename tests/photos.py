@@ -74,16 +74,39 @@ def write_cifar_batches(root: Path, n_train: int = 6, n_val: int = 4) -> Path:
 
 def gray_icc_profile(gamma: float, description: str = "test gray") -> bytes:
     """A minimal ICC v2 grey display profile with a pure-gamma tone curve (Pillow cannot make one)."""
+    return _icc_profile(b"GRAY", {b"kTRC": _curve(gamma)}, description)
 
-    def s15(x: float) -> bytes:
-        return struct.pack(">i", round(x * 65536))
 
+# sRGB's primaries, adapted to the ICC's D50 white (Bradford)
+SRGB_PRIMARIES_D50 = ((0.4360, 0.2225, 0.0139), (0.3851, 0.7169, 0.0971), (0.1431, 0.0606, 0.7141))
+
+
+def rgb_icc_profile(gamma: float, description: str = "test rgb") -> bytes:
+    """A minimal ICC v2 RGB display profile: sRGB's primaries with a pure-gamma tone curve."""
+    columns = {
+        sig: _xyz(*xyz) for sig, xyz in zip((b"rXYZ", b"gXYZ", b"bXYZ"), SRGB_PRIMARIES_D50, strict=True)
+    }
+    curves = {sig: _curve(gamma) for sig in (b"rTRC", b"gTRC", b"bTRC")}
+    return _icc_profile(b"RGB ", columns | curves, description)
+
+
+def _s15(x: float) -> bytes:
+    return struct.pack(">i", round(x * 65536))
+
+
+def _xyz(x: float, y: float, z: float) -> bytes:
+    return b"XYZ " + bytes(4) + _s15(x) + _s15(y) + _s15(z)
+
+
+def _curve(gamma: float) -> bytes:
+    return b"curv" + bytes(4) + struct.pack(">IH", 1, round(gamma * 256)) + bytes(2)
+
+
+def _icc_profile(space: bytes, own_tags: dict[bytes, bytes], description: str) -> bytes:
     text = description.encode("ascii") + b"\0"
     desc = b"desc" + bytes(4) + struct.pack(">I", len(text)) + text + bytes(4 + 4 + 2 + 1 + 67)
-    wtpt = b"XYZ " + bytes(4) + s15(0.9642) + s15(1.0) + s15(0.8249)
-    ktrc = b"curv" + bytes(4) + struct.pack(">IH", 1, round(gamma * 256)) + bytes(2)
     cprt = b"text" + bytes(4) + b"none\0" + bytes(3)
-    tags = [(b"desc", desc), (b"wtpt", wtpt), (b"kTRC", ktrc), (b"cprt", cprt)]
+    tags = [(b"desc", desc), (b"wtpt", _xyz(0.9642, 1.0, 0.8249)), *own_tags.items(), (b"cprt", cprt)]
     offset = 128 + 4 + 12 * len(tags)
     table, body = struct.pack(">I", len(tags)), b""
     for sig, data in tags:
@@ -94,13 +117,15 @@ def gray_icc_profile(gamma: float, description: str = "test gray") -> bytes:
         struct.pack(">I", size)
         + bytes(4)
         + struct.pack(">I", 0x02100000)
-        + b"mntrGRAYXYZ "
+        + b"mntr"
+        + space
+        + b"XYZ "
         + bytes(12)
         + b"acsp"
         + bytes(4 + 4 + 4 + 4 + 8 + 4)
-        + s15(0.9642)
-        + s15(1.0)
-        + s15(0.8249)
+        + _s15(0.9642)
+        + _s15(1.0)
+        + _s15(0.8249)
         + bytes(4 + 16 + 28)
     )
     assert len(header) == 128

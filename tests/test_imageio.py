@@ -328,3 +328,15 @@ def test_sixteen_bit_colour_files_say_they_are_read_at_eight_bits(tmp_path: Path
     Image.fromarray((rgb16 >> 8).astype(np.uint8)).save(tmp_path / "rgb8.tif")
     for name in ("grey16.png", "rgb8.tif"):
         assert imageio.load(tmp_path / name).notes == (), name
+
+
+def test_evaluate_reads_a_tagged_photo_in_srgb_as_colorize_does(tmp_path: Path) -> None:
+    from photos import rgb_icc_profile
+
+    linear = rgb_icc_profile(1.0, "linear rgb")
+    photo = Image.fromarray(data.astronaut()[:64, :96])
+    photo.save(tmp_path / "linear.png", icc_profile=linear)
+    srgb = ImageCms.profileToProfile(
+        photo, ImageCms.ImageCmsProfile(io.BytesIO(linear)), ImageCms.createProfile("sRGB"), outputMode="RGB"
+    )
+    assert np.array_equal(evaluate.load_photo(tmp_path / "linear.png", None), np.asarray(srgb))

@@ -119,6 +119,13 @@ def test_path_lists_and_streams_on_standard_input(
     assert Image.open(tmp_path / "piped.jpg").mode == "RGB"
     assert _lightness_error(paths[0], tmp_path / "piped.jpg") < 1.0
 
+    # a pattern that names one file can go to standard output too; one that names more cannot
+    pattern = colorcli("colorize", "camera*.jpg", "-o", "-", "--model", str(tiny_onnx_model), cwd=photo_tree)
+    assert pattern.returncode == 0, pattern.stderr.decode()
+    assert Image.open(io.BytesIO(pattern.stdout)).size == Image.open(paths[0]).size
+    several = colorcli("colorize", "*", "-o", "-", "--model", str(tiny_onnx_model), cwd=photo_tree)
+    assert several.returncode == 2 and b"matches" in several.stderr
+
     dashed = colorcli("colorize", "--model", str(tiny_onnx_model), "--", "-dash la.png", cwd=photo_tree)
     assert dashed.returncode == 0, dashed.stderr.decode()
     assert (photo_tree / "-dash la-colorized.png").is_file()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import sys
@@ -188,6 +189,11 @@ def _stream(
 
     if len(inputs) != 1:
         usage_error("-o - writes one image to standard output; give exactly one input")
+    if not stream_in and glob.has_magic(inputs[0]):
+        matches = glob.glob(inputs[0])
+        if len(matches) != 1:
+            usage_error(f"-o - writes one image, and {inputs[0]!r} matches {len(matches)} files")
+        inputs = matches
     source = io.BytesIO(sys.stdin.buffer.read()) if stream_in else inputs[0]
     started = time.perf_counter()
     buffer = io.BytesIO()

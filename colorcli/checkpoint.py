@@ -11,6 +11,7 @@ configuration), ``image_size`` and ``metrics`` (the last validation figures).
 from __future__ import annotations
 
 import hashlib
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -52,10 +53,16 @@ def load(path: str | Path, map_location: str = "cpu") -> dict[str, Any]:
     import torch
 
     p = resolve(path)
+    if p.suffix.lower() == ".onnx":
+        raise CheckpointError(
+            f"{p} is an exported ONNX model; give the checkpoint (.pt) or run folder it came from"
+        )
     try:
         state = torch.load(p, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch.load raises many types for files that are not checkpoints
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if isinstance(exc, pickle.UnpicklingError):  # torch then advises loading unsafely: not ours to give
+            first = "a pickle that is not plain tensors and numbers, or a damaged file"
         raise CheckpointError(f"{p} is not a readable colorcli checkpoint ({first})") from None
     if not isinstance(state, dict) or any(k not in state for k in REQUIRED_KEYS):
         raise CheckpointError(f"{p} is not a colorcli checkpoint (missing architecture or weights)")

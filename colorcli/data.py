@@ -27,6 +27,7 @@ from colorcli.imageio import INPUT_SUFFIXES
 TRAIN_DIRS = {"train", "training"}
 VAL_DIRS = {"val", "valid", "validation", "test"}
 GREY_CHROMA = 3.0  # mean CIELAB chroma below which an image teaches only "no colour"
+NAMED_GREY = 20  # near-grey images named one by one; the rest are counted
 
 
 class DataError(ValueError):
@@ -196,11 +197,15 @@ def select(
     for rec, why in zip(records, verdicts, strict=True):
         if why == "grey":
             summary.grey += 1
+            if summary.grey <= NAMED_GREY:  # a whole folder of black-and-white photos would flood
+                warn(f"skipping {rec.key}: near-grey, nothing to learn colour from")
         elif why is not None:
             summary.corrupt += 1
             warn(f"skipping {rec.key}: {why}")
         else:
             (val if rec.split == "val" else train).append(rec)
+    if summary.grey > NAMED_GREY:
+        warn(f"skipping {summary.grey - NAMED_GREY} more near-grey images")
     summary.train, summary.val = len(train), len(val)
     return train, val, summary
 

@@ -78,7 +78,33 @@ class TrainConfig:
         unknown = set(values) - cls.fields()
         if unknown:
             raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        types = {f.name: f.type for f in dataclasses.fields(cls)}
+        for name, value in values.items():
+            if not _has_type(value, types[name]):
+                raise ValueError(f"setting {name} must be {_TYPE_WORDS[types[name]]}, not {value!r}")
         return cls(**values)
+
+
+# the annotations of TrainConfig (strings, under ``from __future__ import annotations``)
+_TYPE_WORDS = {
+    "int": "a whole number",
+    "float": "a number",
+    "str": "a string",
+    "bool": "true or false",
+    "list[str]": "a list of strings",
+    "dict[str, Any]": "a table",
+}
+
+
+def _has_type(value: Any, annotation: str) -> bool:
+    if annotation == "bool":
+        return isinstance(value, bool)
+    if isinstance(value, bool):  # a bool is an int to Python, not to a recipe
+        return False
+    if annotation == "list[str]":
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    wanted = {"int": int, "float": (int, float), "str": str, "dict[str, Any]": dict}[annotation]
+    return isinstance(value, wanted)
 
 
 # How a checkpoint was trained (crops, batch, losses, optimiser, discriminator input): what a run
@@ -115,6 +141,11 @@ def _validate(cfg: TrainConfig) -> None:
         raise ConfigError("--rebalance must be in [0, 1]")
     if cfg.epochs < 1 or cfg.batch_size < 1:
         raise ConfigError("--epochs and --batch-size must be at least 1")
+    if cfg.workers < 0:
+        raise ConfigError("--workers must be 0 (decode in the training process) or more")
+    sizes = {k: v for k, v in cfg.generator_args.items() if k in ("width", "depth", "blocks")}
+    if any(not isinstance(v, int) or v < 1 for v in sizes.values()):
+        raise ConfigError(f"widths and depths must be whole numbers of at least 1 (got {sizes})")
 
 
 def _bce(scores: torch.Tensor, target: float) -> torch.Tensor:
@@ -379,9 +410,16 @@ class Trainer:
         if cfg.val_limit and len(val) > cfg.val_limit:
             val = _spread(val, cfg.val_limit)
         if not train or not val:
+            skipped = self.summary.grey + self.summary.corrupt
+            hint = (
+                f"{skipped} of {len(records)} images were skipped ({self.summary.grey} near-grey, "
+                f"{self.summary.corrupt} unreadable): give colour photos"
+                if skipped
+                else "use train/ and val/ subfolders, or raise --val-fraction"
+            )
             raise data.DataError(
                 f"need both training and validation images; found {len(train)} train and {len(val)} "
-                "validation (use train/ and val/ subfolders, or raise --val-fraction)"
+                f"validation ({hint})"
             )
         self.summary.train, self.summary.val = len(train), len(val)
         self.train_set = data.ColourDataset(train, cfg.image_size, True, cfg.seed, cfg.crop_scale)
@@ -467,8 +505,14 @@ class Trainer:
         }
 
     def _restore(self, state: dict[str, Any]) -> None:
-        self.gen.load_state_dict(state["generator"])
-        self.disc.load_state_dict(state["discriminator"])
+        try:
+            self.gen.load_state_dict(state["generator"])
+            self.disc.load_state_dict(state["discriminator"])
+        except RuntimeError:  # settings given beside --resume that change the networks
+            raise ConfigError(
+                f"--resume: the run's networks ({state['arch']}, {state['generator_args']}) do not "
+                "fit the settings given; resume without --arch, --width, --depth or --blocks"
+            ) from None
         self.opt_g.load_state_dict(state["optimizers"]["generator"])
         self.opt_d.load_state_dict(state["optimizers"]["discriminator"])
         self.sched_g.load_state_dict(state["schedulers"]["generator"])

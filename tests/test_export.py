@@ -195,6 +195,20 @@ def _not_a_checkpoint(tmp_path: Path) -> Path:
     return p
 
 
+def _pickled_object(tmp_path: Path) -> Path:
+    import torch as t
+
+    p = tmp_path / "object.pt"
+    t.save({"model": object()}, p)  # torch refuses it with advice to load unsafely
+    return p
+
+
+def _exported_model(tmp_path: Path) -> Path:
+    p = tmp_path / "model.onnx"
+    p.write_bytes(b"\x08\x07")  # what matters is the name: a model, not a checkpoint
+    return p
+
+
 def _unknown_arch(tmp_path: Path) -> Path:
     import torch as t
 
@@ -211,10 +225,12 @@ def _unknown_arch(tmp_path: Path) -> Path:
     [
         (lambda d: d / "missing.pt", "m.onnx", 2, "no such checkpoint"),
         (_not_a_checkpoint, "m.onnx", 1, "not a readable colorcli checkpoint"),
+        (_pickled_object, "m.onnx", 1, "not plain tensors and numbers, or a damaged file)"),
+        (_exported_model, "m.onnx", 1, "is an exported ONNX model; give the checkpoint"),
         (_unknown_arch, "m.onnx", 1, "unknown architecture 'vit-huge'"),
         (None, "no-such-dir/m.onnx", 2, "does not exist"),
     ],
-    ids=["missing", "not-a-checkpoint", "unknown-arch", "missing-dir"],
+    ids=["missing", "not-a-checkpoint", "pickled-object", "exported-model", "unknown-arch", "missing-dir"],
 )
 def test_bad_input_is_one_line_error_and_no_file(
     make_input, output, code, message, tiny_checkpoint_factory, tmp_path

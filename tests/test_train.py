@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -447,6 +448,15 @@ def test_ddp_two_gloo_processes_agree(folder, tmp_path):
         ("context-without-classes", "--disc-context needs a U-Net with --colour-bins"),
         ("existing-out", "--resume"),
         ("resume-nothing", "no run to resume"),
+        ("force-not-a-run", "not a colorcli run folder"),
+        ("force-holding-data", "holds the training data"),
+        ("force-then-bad-data", "no such file or folder"),
+        ("init-other-width", "keeps its own width 8"),
+        ("resnet-depth", "resnet-sn's generator has no setting depth"),
+        ("negative-workers", "--workers must be"),
+        ("out-is-a-file", "is a file, not a folder"),
+        ("recipe-type", "setting epochs must be a whole number"),
+        ("grey-data", "3 of 3 images were skipped (3 near-grey, 0 unreadable)"),
     ],
 )
 def test_bad_input_is_a_one_line_usage_error(folder, tmp_path, case, message):
@@ -454,6 +464,9 @@ def test_bad_input_is_a_one_line_usage_error(folder, tmp_path, case, message):
     existing = tmp_path / "existing"
     existing.mkdir()
     (existing / "keep.txt").write_text("precious")
+    finished = tmp_path / "finished"  # a run of ours, which --force may replace, but only to start another
+    (finished / "checkpoints").mkdir(parents=True)
+    (finished / "config.json").write_text("{}")
     new_run = tmp_path / "new-run"
     argv = {"--arch": "unet-sn", "--data": str(folder), "--out": str(new_run), "--image-size": "32"}
     extra = []
@@ -473,12 +486,56 @@ def test_bad_input_is_a_one_line_usage_error(folder, tmp_path, case, message):
         argv["--out"] = str(existing)
     elif case == "resume-nothing":
         extra = ["--resume"]
-    proc = colorcli("train", *[x for kv in argv.items() for x in kv], *extra, "--width", "4", "--epochs", "1")
+    elif case == "force-not-a-run":
+        argv["--out"], extra = str(existing), ["--force"]
+    elif case == "force-holding-data":
+        argv["--out"], argv["--data"], extra = str(finished), str(finished / "photos"), ["--force"]
+    elif case == "force-then-bad-data":
+        argv["--out"], argv["--data"], extra = str(finished), str(tmp_path / "missing"), ["--force"]
+    elif case == "init-other-width":
+        extra = ["--init", str(make_tiny_checkpoint(tmp_path / "w8.pt"))]  # width 8
+    elif case == "resnet-depth":
+        argv["--arch"], extra = "resnet-sn", ["--depth", "2"]
+    elif case == "negative-workers":
+        argv["--workers"] = "-1"
+    elif case == "out-is-a-file":
+        argv["--out"] = str(existing / "keep.txt")
+    elif case == "recipe-type":
+        (tmp_path / "recipe.toml").write_text('epochs = "ten"\n')
+        extra = ["--config", str(tmp_path / "recipe.toml")]
+    elif case == "grey-data":
+        for i in range(3):
+            (tmp_path / "grey" / ("train" if i else "val")).mkdir(parents=True, exist_ok=True)
+            Image.new("RGB", (40, 40), (90 + i, 90 + i, 90 + i)).save(
+                tmp_path / "grey" / ("train" if i else "val") / f"{i}.png"
+            )
+        argv["--data"] = str(tmp_path / "grey")
+    proc = colorcli("train", *[x for kv in argv.items() for x in kv], *extra, "--width", "4")
     assert proc.returncode == 2, proc.stderr
     assert message in proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    # one line, but for the near-grey images named before it
+    lines = [line for line in proc.stderr.strip().splitlines() if "near-grey, nothing to learn" not in line]
+    assert len(lines) == 1, proc.stderr
     assert (existing / "keep.txt").read_text() == "precious"
+    assert (finished / "config.json").is_file()  # --force deletes nothing before the run can start
     assert not new_run.exists()
+
+
+def test_a_run_stopped_in_its_first_epoch_resumes_and_force_replaces_a_run(folder, tmp_path):
+    run = tmp_path / "run"
+    flags = ["--data", str(folder), "--out", str(run), "--epochs", "1", "--limit", "4", *TINY_FLAGS]
+    assert colorcli("train", *flags).returncode == 0
+    shutil.rmtree(run / "checkpoints")  # as a run stopped before its first epoch ended leaves it
+    (run / "metrics.jsonl").unlink()
+    again = colorcli("train", "--out", str(run), "--resume")
+    assert again.returncode == 0, again.stderr
+    assert "no epoch of" in again.stderr and "starting it again" in again.stderr
+    assert (run / "checkpoints" / "last.pt").is_file()
+
+    (run / "stale.txt").write_text("from the run replaced")
+    replaced = colorcli("train", *flags, "--force")
+    assert replaced.returncode == 0, replaced.stderr
+    assert not (run / "stale.txt").exists() and len((run / "metrics.jsonl").read_text().splitlines()) == 1
 
 
 def test_rebalancing_changes_the_generator_step(folder, tmp_path):

@@ -115,9 +115,16 @@ def train(
         "flags leave unset. A regression checkpoint can start a --colour-bins model, whose new head "
         "begins at its colours.",
     ),
-    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out where it stopped."),
+    resume: bool = typer.Option(
+        False,
+        "--resume",
+        help="Continue the run in --out where it stopped (one stopped in its first epoch starts again).",
+    ),
     force: bool = typer.Option(
-        False, "--force", help="Start afresh in an existing --out, deleting its contents."
+        False,
+        "--force",
+        help="Replace the run in --out: it is deleted once the new run is ready to start "
+        "(only a colorcli run folder, never one holding the data or the working folder).",
     ),
 ) -> None:
     """Train a colorizer (resnet-sn, unet-sn, unet-bn or unet-patch) on your photos.
@@ -125,12 +132,15 @@ def train(
     Example: colorcli train --arch unet-sn --data photos/ --out runs/mine --epochs 20
     """
     given = {k: v for k, v in locals().items() if v is not None and k not in ("config", "resume", "force")}
-    settings = _settings(given, config, resume, force)
-    _run(settings, resume)
+    settings, resume = _settings(given, config, resume, force)
+    _run(settings, resume, force)
 
 
-def _settings(given: dict[str, Any], config: Path | None, resume: bool, force: bool) -> dict[str, Any]:
-    """Defaults < run folder's config.json (on --resume) < --config recipe < flags given.
+def _settings(
+    given: dict[str, Any], config: Path | None, resume: bool, force: bool
+) -> tuple[dict[str, Any], bool]:
+    """Defaults < run folder's config.json (on --resume) < --config recipe < flags given, and
+    whether there is a checkpoint to resume (a run stopped in its first epoch starts again).
 
     A fresh run with --init also takes what is still unset from the checkpoint's recipe (``_run``).
     """
@@ -140,14 +150,19 @@ def _settings(given: dict[str, Any], config: Path | None, resume: bool, force: b
         usage_error(f"unknown --arch {arch!r}; choose one of: {', '.join(ARCHITECTURES)}")
     settings: dict[str, Any] = {}
     out = given.get("out")
+    restart = False  # --resume of a run that never finished an epoch
     if resume:
         if out is None:
             usage_error("--resume needs --out RUN_DIR")
         saved = Path(out) / "config.json"
-        if not (Path(out) / "checkpoints" / "last.pt").is_file() or not saved.is_file():
-            usage_error(f"--resume: {out} holds no run to resume (no config.json and checkpoints/last.pt)")
+        if not saved.is_file():
+            usage_error(f"--resume: {out} holds no run to resume (no config.json)")
         settings.update(json.loads(saved.read_text()))
-        settings["init"] = ""
+        if (Path(out) / "checkpoints" / "last.pt").is_file():
+            settings["init"] = ""  # the run's own checkpoint has the weights
+        else:
+            resume, restart = False, True
+            typer.echo(f"--resume: no epoch of {out} finished; starting it again", err=True)
     if config is not None:
         recipe = _load_toml(config)
         settings.update({k.replace("-", "_"): v for k, v in recipe.items()})
@@ -164,12 +179,48 @@ def _settings(given: dict[str, Any], config: Path | None, resume: bool, force: b
     if not settings.get("out"):
         usage_error("no run folder; pass --out RUN_DIR")
     run_dir = Path(settings["out"])
-    if not resume and run_dir.exists() and any(run_dir.iterdir()):
+    if not resume and not restart and _names(run_dir):
         if not force:
             usage_error(f"{run_dir} already exists; use --resume to continue it or --force to start afresh")
-        if int(os.environ.get("RANK", "0")) == 0:
-            shutil.rmtree(run_dir)
-    return settings
+        _check_replaceable(run_dir, settings["data"])
+    _check_writable(run_dir)
+    return settings, resume
+
+
+def _names(folder: Path) -> set[str]:
+    return {p.name for p in folder.iterdir()} if folder.is_dir() else set()
+
+
+def _check_replaceable(run_dir: Path, data: list[str]) -> None:
+    """--force deletes the whole folder: refuse anything that is not plainly a run of ours."""
+    where = run_dir.resolve()
+    if where == Path.cwd().resolve() or where in Path.cwd().resolve().parents:
+        usage_error(f"--force would delete {run_dir}, which holds the working folder; give another --out")
+    if any(Path(d).resolve().is_relative_to(where) for d in data):
+        usage_error(f"--force would delete {run_dir}, which holds the training data; give another --out")
+    if not {"config.json", "checkpoints"} & _names(run_dir):
+        usage_error(f"{run_dir} is not a colorcli run folder; --force replaces only runs")
+
+
+def _check_writable(run_dir: Path) -> None:
+    """Before the data is scanned: the nearest existing folder on the way to --out is writable."""
+    existing = next(p for p in (run_dir, *run_dir.absolute().parents) if p.exists())
+    if not existing.is_dir():
+        usage_error(f"--out {run_dir}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        fail(f"--out {run_dir}: {existing} is not writable; choose another --out")
+
+
+def _check_init_fits(settings: dict[str, Any], state: dict[str, Any]) -> None:
+    """--init keeps the checkpoint's architecture and widths: other ones asked for are an error,
+    not something to drop without a word."""
+    own = {"arch": state["arch"], **state["generator_args"]}
+    asked = {"arch": settings.get("arch"), **settings.get("generator_args", {})}
+    clash = [k for k in ("arch", "width", "depth", "blocks") if asked.get(k) not in (None, own.get(k))]
+    if clash:
+        kept = ", ".join(f"{k} {own.get(k)}" for k in clash)
+        flags = ", ".join(f"--{k}" for k in clash)
+        usage_error(f"--init {settings['init']} keeps its own {kept}; drop {flags} or start without --init")
 
 
 def _inherit_recipe(settings: dict[str, Any], recipe: dict[str, Any], defaults: Any) -> None:
@@ -183,7 +234,7 @@ def _inherit_recipe(settings: dict[str, Any], recipe: dict[str, Any], defaults: 
         typer.echo(f"--init: trained as the checkpoint was: {listed}", err=True)
 
 
-def _run(settings: dict[str, Any], resume: bool) -> None:
+def _run(settings: dict[str, Any], resume: bool, force: bool) -> None:
     # torch is imported here, not at module level: the base install has no torch
     try:
         from colorcli import checkpoint, data, trainer
@@ -194,18 +245,23 @@ def _run(settings: dict[str, Any], resume: bool) -> None:
 
     try:
         if settings.get("init"):
-            recipe = trainer.recipe_of(checkpoint.load(settings["init"]))
-            _inherit_recipe(settings, recipe, trainer.TrainConfig())
+            state = checkpoint.load(settings["init"])
+            _check_init_fits(settings, state)
+            _inherit_recipe(settings, trainer.recipe_of(state), trainer.TrainConfig())
         cfg = trainer.TrainConfig.from_dict(settings)
         run = trainer.Trainer(cfg, resume=resume)
     except (trainer.ConfigError, data.DataError, UnknownArchitecture, ValueError) as exc:
         usage_error(str(exc))
     except checkpoint.CheckpointError as exc:
         fail(str(exc))
+    if force and run.dist.main and Path(cfg.out).exists():
+        shutil.rmtree(cfg.out)  # only now that the run is known to start (see _check_replaceable)
     display = TrainDisplay(enabled=run.dist.main)
     try:
         with display:
             run.fit(display)
+    except OSError as exc:
+        fail(f"cannot write the run folder {cfg.out}: {exc.strerror or exc}")
     except (KeyboardInterrupt, Terminated) as exc:
         last = Path(cfg.out) / "checkpoints" / "last.pt"
         where = (

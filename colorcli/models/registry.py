@@ -77,11 +77,24 @@ def get(name: str) -> Architecture:
         raise UnknownArchitecture(name) from None
 
 
-def _construct(target: str, args: dict[str, Any]) -> Any:
+class UnknownSetting(ValueError):
+    """A generator or discriminator setting the architecture does not have (``depth`` for a ResNet)."""
+
+
+def _construct(name: str, part: str, target: str, args: dict[str, Any]) -> Any:
     import importlib
+    import inspect
 
     module, cls = target.split(":")
-    return getattr(importlib.import_module(f"colorcli.models.{module}"), cls)(**args)
+    constructor = getattr(importlib.import_module(f"colorcli.models.{module}"), cls)
+    accepted = inspect.signature(constructor).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in accepted.values()):
+        unknown = sorted(set(args) - set(accepted))
+        if unknown:
+            raise UnknownSetting(
+                f"{name}'s {part} has no setting {', '.join(unknown)} (it has: {', '.join(accepted)})"
+            )
+    return constructor(**args)
 
 
 def generator_args(name: str, **overrides: Any) -> dict[str, Any]:
@@ -95,9 +108,11 @@ def discriminator_args(name: str, **overrides: Any) -> dict[str, Any]:
 
 def build_generator(name: str, args: dict[str, Any] | None = None) -> Any:
     """An ``nn.Module`` generator: (N, 1, H, W) normalised L -> (N, 2, H, W) normalised a,b."""
-    return _construct(get(name).generator, generator_args(name, **(args or {})))
+    return _construct(name, "generator", get(name).generator, generator_args(name, **(args or {})))
 
 
 def build_discriminator(name: str, args: dict[str, Any] | None = None) -> Any:
     """An ``nn.Module`` discriminator: (N, 3, H, W) normalised Lab -> score map of pre-tanh logits."""
-    return _construct(get(name).discriminator, discriminator_args(name, **(args or {})))
+    return _construct(
+        name, "discriminator", get(name).discriminator, discriminator_args(name, **(args or {}))
+    )

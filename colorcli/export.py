@@ -408,18 +408,27 @@ def to_int8(fp32_bytes: bytes, calibration: Sequence[Path], render_size: int) ->
             reader = _CalibrationReader(calibration, render_size)
             # MinMax keeps a running range per tensor; the histogram methods hold every
             # activation of every calibration image in memory (9.5 GB for 32 images at 256)
-            with contextlib.redirect_stdout(io.StringIO()):  # the calibrator prints progress
-                q.quantize_static(
-                    str(prepared),
-                    str(dst),
-                    reader,
-                    quant_format=q.QuantFormat.QDQ,
-                    per_channel=True,
-                    activation_type=q.QuantType.QUInt8,
-                    weight_type=q.QuantType.QInt8,
-                    calibrate_method=q.CalibrationMethod.MinMax,
-                )
-            how = f"static QDQ, per-channel weights, {len(reader)} calibration images"
+            try:
+                with contextlib.redirect_stdout(io.StringIO()):  # the calibrator prints progress
+                    q.quantize_static(
+                        str(prepared),
+                        str(dst),
+                        reader,
+                        quant_format=q.QuantFormat.QDQ,
+                        per_channel=True,
+                        activation_type=q.QuantType.QUInt8,
+                        weight_type=q.QuantType.QInt8,
+                        calibrate_method=q.CalibrationMethod.MinMax,
+                    )
+            except ValueError:
+                if reader.read:
+                    raise
+                raise ExportUsageError(
+                    f"--calibration: none of its {len(reader)} images could be read; give a folder of photos"
+                ) from None
+            how = f"static QDQ, per-channel weights, {reader.read} calibration images"
+            if reader.read < len(reader):
+                how += f" ({len(reader) - reader.read} unreadable, skipped)"
         else:
             q.quantize_dynamic(str(prepared), str(dst), weight_type=q.QuantType.QUInt8)
             how = "dynamic (weights only; pass --calibration DIR for static quantization)"
@@ -432,6 +441,7 @@ class _CalibrationReader:
     def __init__(self, files: Sequence[Path], render_size: int) -> None:
         self.files = list(files)
         self.render_size = render_size
+        self.read = 0  # images decoded since the last rewind
         self._iter: Iterator[Path] = iter(self.files)
 
     def __len__(self) -> int:
@@ -446,11 +456,13 @@ class _CalibrationReader:
                     rgb = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
             except (OSError, UnidentifiedImageError):
                 continue  # an unreadable calibration file only costs one sample
+            self.read += 1
             return {metadata.INPUT_NAME: l_input(fit(centre_square(rgb), self.render_size))}
         return None
 
     def rewind(self) -> None:
         self._iter = iter(self.files)
+        self.read = 0
 
 
 # -- checks ---------------------------------------------------------------------------------

@@ -126,6 +126,7 @@ def test_reduced_precision_runs_on_cpu_and_reports_size_and_quality(
         calibration.mkdir()
         for name in ("coffee", "chelsea", "astronaut"):
             Image.fromarray(getattr(skimage_data, name)()).save(calibration / f"{name}.png")
+        (calibration / "broken.jpg").write_bytes(b"not a photo")
     out = tmp_path / f"m-{precision}.onnx"
     lines: list[str] = []
     report = export.export_model(
@@ -145,7 +146,7 @@ def test_reduced_precision_runs_on_cpu_and_reports_size_and_quality(
     assert all(10 < c.psnr_vs_fp32 < float("inf") for c in report.quality)
     assert 0 < report.max_abs_diff < 0.5  # a,b span [-1, 1]; a broken conversion is off by ~1
     if precision == "int8":
-        assert "3 calibration images" in report.quantization
+        assert "3 calibration images (1 unreadable, skipped)" in report.quantization
         ops = {n.op_type for n in onnx.load(out).graph.node}
         # every convolution quantized: the up-steps are exported as convolutions and pixel
         # shuffles, since onnxruntime leaves transposed convolutions in float
@@ -263,11 +264,14 @@ def test_read_only_output_folder_is_refused_before_any_work(tiny_checkpoint_fact
 
 def test_bad_options_are_usage_errors(tiny_checkpoint_factory, tmp_path):
     ckpt = tiny_checkpoint_factory("unet-sn")
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "scan.jpg").write_bytes(b"not a photo")
     cases = [
         (("--precision", "fp8"), "unknown precision"),
         (("--render-size", "4"), "at least 8"),
         (("--calibration", tmp_path), "only applies to --precision int8"),
         (("--precision", "int8", "--calibration", tmp_path / "nope"), "no such folder"),
+        (("--precision", "int8", "--calibration", tmp_path / "broken"), "none of its 1 images could be read"),
     ]
     for extra, message in cases:
         with pytest.raises(export.ExportUsageError, match=message):
@@ -280,7 +284,7 @@ def test_bad_options_are_usage_errors(tiny_checkpoint_factory, tmp_path):
                 calibration=options.get("--calibration"),
                 log=lambda _: None,
             )
-    assert files_in(tmp_path) == []
+    assert files_in(tmp_path) == ["broken"]
 
 
 def test_colour_class_model_exports_with_parity_and_its_temperature(tiny_checkpoint_factory, tmp_path):

@@ -197,6 +197,8 @@ def _check_arguments(
         raise ExportUsageError(
             f"{output} is a directory; give the model's file name, e.g. {output}/model.onnx"
         )
+    if folder.exists() and not folder.is_dir():
+        raise ExportUsageError(f"{folder} is a file, not a folder; give another -o")
     if not folder.is_dir():
         raise ExportUsageError(f"output folder {folder} does not exist; create it first")
     try:  # a real probe: permission bits say nothing about read-only mounts or root

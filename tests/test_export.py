@@ -245,6 +245,12 @@ def test_bad_input_is_one_line_error_and_no_file(
     assert files_in(tmp_path) == before
 
 
+def test_an_output_under_a_file_is_refused(tiny_checkpoint_factory, tmp_path):
+    (tmp_path / "notes.txt").write_text("not a folder")
+    with pytest.raises(export.ExportUsageError, match=r"notes\.txt is a file, not a folder"):
+        export.export_model(tiny_checkpoint_factory("unet-sn"), tmp_path / "notes.txt" / "m.onnx", log=print)
+
+
 def test_read_only_output_folder_is_refused_before_any_work(tiny_checkpoint_factory, tmp_path):
     folder = tmp_path / "readonly"
     folder.mkdir()

@@ -531,6 +531,8 @@ def test_a_run_stopped_in_its_first_epoch_resumes_and_force_replaces_a_run(folde
     assert again.returncode == 0, again.stderr
     assert "no epoch of" in again.stderr and "starting it again" in again.stderr
     assert (run / "checkpoints" / "last.pt").is_file()
+    done = colorcli("train", "--out", str(run), "--resume")
+    assert done.returncode == 0 and "raise --epochs to train more" in done.stderr
 
     (run / "stale.txt").write_text("from the run replaced")
     replaced = colorcli("train", *flags, "--force")

@@ -257,6 +257,7 @@ def _run(settings: dict[str, Any], resume: bool, force: bool) -> None:
     if force and run.dist.main and Path(cfg.out).exists():
         shutil.rmtree(cfg.out)  # only now that the run is known to start (see _check_replaceable)
     display = TrainDisplay(enabled=run.dist.main)
+    started_at = run.epoch
     try:
         with display:
             run.fit(display)
@@ -279,3 +280,5 @@ def _run(settings: dict[str, Any], resume: bool, force: bool) -> None:
         run.close()
     if run.dist.main:
         typer.echo(f"done: {run.epoch} epochs; checkpoints in {Path(cfg.out) / 'checkpoints'}", err=True)
+        if resume and run.epoch == started_at:
+            typer.echo(f"(it had already trained {run.epoch} epochs: raise --epochs to train more)", err=True)

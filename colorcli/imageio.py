@@ -165,15 +165,12 @@ def _what_is_lost(im: Image.Image) -> tuple[str, ...]:
     if frames > 1:
         notes.append(f"multi-frame file: only the first of {frames} frames was coloured")
     # Pillow has no 16-bit colour mode: it decodes 48- and 64-bit PNG and TIFF at 8 bits
-    raw_modes = [  # a tile's args are its raw mode (PNG) or start with it (TIFF)
-        tile.args if isinstance(tile.args, str) else str(tile.args[0])
-        for tile in getattr(im, "tile", [])
-        if tile.args
-    ]
-    bits = im.tag_v2.get(258) if im.format == "TIFF" else None
-    if any(";16" in mode for mode in raw_modes if mode.startswith("RGB")) or (
-        im.mode.startswith("RGB") and isinstance(bits, tuple) and max(bits) > 8
-    ):
+    if im.format == "PNG":  # the raw mode of a PNG's (not yet decoded) tile: "RGB;16B"
+        deep = any(str(tile.args).startswith(("RGB;16", "RGBA;16")) for tile in getattr(im, "tile", []))
+    else:
+        bits = im.tag_v2.get(258) if im.format == "TIFF" else None  # BitsPerSample
+        deep = im.mode.startswith("RGB") and isinstance(bits, tuple) and max(bits) > 8
+    if deep:
         notes.append("16-bit colour file: read and written at 8 bits per channel")
     return tuple(notes)
 

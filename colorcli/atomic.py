@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import tempfile
@@ -10,12 +11,15 @@ from pathlib import Path
 from typing import BinaryIO
 
 
-def write_atomic(path: Path, write: Callable[[BinaryIO], object], sync: bool = False) -> None:
+def write_atomic(
+    path: Path, write: Callable[[BinaryIO], object], sync: bool = False, replace: bool = True
+) -> None:
     """Create ``path`` through a temporary file in its folder and a rename: a reader, or a
     process killed at any moment, sees the old file or the whole new one, never half of it.
 
     ``sync`` flushes the data to disk before the rename (models and checkpoints: worth the
-    wait; thousands of photos: left to the OS).
+    wait; thousands of photos: left to the OS). ``replace=False`` raises FileExistsError
+    rather than replace a file that appeared meanwhile (another process writing there too).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -27,10 +31,26 @@ def write_atomic(path: Path, write: Callable[[BinaryIO], object], sync: bool = F
                 os.fsync(fh.fileno())
         # mkstemp creates files 0600; the result gets the permissions any new file would
         os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
+        if replace:
+            os.replace(tmp, path)
+        else:
+            _publish_new(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _publish_new(tmp: str, path: Path) -> None:
+    """Give ``tmp`` the name ``path`` unless that exists: a hard link, unlike a rename, fails then."""
+    try:
+        os.link(tmp, path)
+    except OSError as exc:
+        # a file system without hard links (FAT, some network shares): check, then rename
+        if isinstance(exc, FileExistsError) or path.exists():
+            raise FileExistsError(errno.EEXIST, "the file exists", str(path)) from None
+        os.replace(tmp, path)
+    else:
+        os.unlink(tmp)
 
 
 @functools.lru_cache(maxsize=1)

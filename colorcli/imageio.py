@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import io
 import math
+import re
 import struct
 import zlib
 from dataclasses import dataclass, field
@@ -60,7 +61,13 @@ OUTPUT_FORMATS = {
 _FORMAT_NAMES = {"JPEG": "jpg", "MPO": "jpg", "PNG": "png", "WEBP": "webp", "TIFF": "tiff", "BMP": "bmp"}
 _SIXTEEN_BIT_FORMATS = frozenset({"png", "tiff"})
 _ORIENTATION = 0x0112
+_X_RESOLUTION = 282
+_XMP_TIFF_TAG = 700
+_XMP_PNG_KEY = "XML:com.adobe.xmp"  # PNG keeps XMP as an iTXt text chunk of this name
 _EXIF_FORMATS = frozenset({"jpg", "png", "webp"})
+_NO_ALPHA_FORMATS = frozenset({"jpg", "bmp"})
+# XMP's copy of the orientation, as an attribute or an element (what Lightroom and cameras write)
+_XMP_ORIENTATION = re.compile(rb'(tiff:Orientation="|<tiff:Orientation>)[0-9]')
 
 
 class ImageError(Exception):
@@ -145,8 +152,9 @@ def upright(im: Image.Image) -> Image.Image:
 def from_pil(im: Image.Image) -> Picture:
     """A :class:`Picture` from an opened image (first frame, upright; see :func:`upright`)."""
     notes = _what_is_lost(im)  # before upright(), which may decode it
-    turned = upright(im)
     exif = im.getexif()
+    turned_by = exif.get(_ORIENTATION, 1)
+    turned = upright(im)
     exif_bytes = None
     # a TIFF's "EXIF" is its own structure (strip offsets, sizes): not something to copy
     if len(exif) and im.format != "TIFF":
@@ -154,6 +162,11 @@ def from_pil(im: Image.Image) -> Picture:
         exif_bytes = exif.tobytes()
     grey, alpha = _grey_and_alpha(to_srgb(_transparency_as_alpha(turned), im.info.get("icc_profile")))
     keep = {k: im.info[k] for k in ("dpi", "xmp", "comment") if k in im.info}
+    if im.format == "TIFF" and _X_RESOLUTION not in im.tag_v2:
+        keep.pop("dpi", None)  # Pillow's stand-in of 1 dpi for a TIFF that names no resolution
+    if "xmp" in keep and turned_by not in (1, None):
+        # the pixels are upright now: an XMP orientation left at 6 would have viewers turn them again
+        keep["xmp"] = _XMP_ORIENTATION.sub(rb"\g<1>1", keep["xmp"])
     if im.format == "PNG":
         keep["text"] = {k: v for k, v in getattr(im, "text", {}).items() if isinstance(v, str)}
     return Picture(grey, alpha, _FORMAT_NAMES.get(im.format or "", "png"), exif_bytes, keep, notes)
@@ -164,14 +177,17 @@ def _what_is_lost(im: Image.Image) -> tuple[str, ...]:
     frames = getattr(im, "n_frames", 1)
     if frames > 1:
         notes.append(f"multi-frame file: only the first of {frames} frames was coloured")
-    # Pillow has no 16-bit colour mode: it decodes 48- and 64-bit PNG and TIFF at 8 bits
-    if im.format == "PNG":  # the raw mode of a PNG's (not yet decoded) tile: "RGB;16B"
-        deep = any(str(tile.args).startswith(("RGB;16", "RGBA;16")) for tile in getattr(im, "tile", []))
+    # Pillow has no 16-bit colour or grey+alpha mode: it decodes such PNG and TIFF at 8 bits
+    raw = ""  # the raw mode of a PNG's (not yet decoded) tile: "RGB;16B", "LA;16B"
+    if im.format == "PNG":
+        raw = str(im.tile[0].args) if getattr(im, "tile", None) else ""
+        deep = raw.startswith(("RGB;16", "RGBA;16", "LA;16"))
     else:
         bits = im.tag_v2.get(258) if im.format == "TIFF" else None  # BitsPerSample
         deep = im.mode.startswith("RGB") and isinstance(bits, tuple) and max(bits) > 8
     if deep:
-        notes.append("16-bit colour file: read and written at 8 bits per channel")
+        kind = "grey+alpha" if raw.startswith("LA") else "colour"
+        notes.append(f"16-bit {kind} file: read and written at 8 bits per channel")
     return tuple(notes)
 
 
@@ -247,6 +263,13 @@ def _grey_and_alpha(im: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     raise ImageError(f"unsupported image mode {mode!r}; convert it to 8- or 16-bit grey or RGB first")
 
 
+def notes_for(picture: Picture, fmt: str) -> tuple[str, ...]:
+    """What a result written as ``fmt`` lacks, for the user: the file's notes, then the format's."""
+    if picture.alpha is not None and fmt in _NO_ALPHA_FORMATS:
+        return (*picture.notes, f"{OUTPUT_FORMATS[fmt][0]} has no transparency: the alpha was dropped")
+    return picture.notes
+
+
 def output_format(picture_format: str, requested: str) -> str:
     """The --format name to write: the source's for ``keep``."""
     return picture_format if requested == "keep" else requested
@@ -270,11 +293,12 @@ def encode(picture: Picture, rgb: Image.Image | np.ndarray, fmt: str, quality: i
         (_write_png16 if fmt == "png" else _write_tiff16)(pixels, out, picture)
         return
     image = rgb
-    if image.mode == "RGBA" and fmt == "jpg":
-        image = image.convert("RGB")  # JPEG has no alpha
+    if image.mode == "RGBA" and fmt in _NO_ALPHA_FORMATS:
+        # BMP could hold it in a 32-bit pixel's spare byte, but readers, Pillow too, ignore it there
+        image = image.convert("RGB")
     elif image.mode == "RGBX" and fmt != "jpg":
         image = image.convert("RGB")  # only the JPEG encoder takes the padded pixels as they are
-    if picture.alpha is not None and image.mode == "RGB" and fmt != "jpg":
+    if picture.alpha is not None and image.mode == "RGB" and fmt not in _NO_ALPHA_FORMATS:
         image = image.copy() if image is rgb else image  # never change the caller's image
         image.putalpha(Image.fromarray(picture.alpha))
     params: dict[str, Any] = {"icc_profile": srgb_profile()}
@@ -282,21 +306,23 @@ def encode(picture: Picture, rgb: Image.Image | np.ndarray, fmt: str, quality: i
         params["exif"] = picture.exif
     if "dpi" in picture.info and fmt in ("jpg", "png", "tiff", "bmp"):
         params["dpi"] = picture.info["dpi"]
-    if "xmp" in picture.info and fmt in ("jpg", "png", "webp"):
+    if "xmp" in picture.info and fmt in ("jpg", "webp"):
         params["xmp"] = picture.info["xmp"]
+    if "xmp" in picture.info and fmt == "tiff":  # Pillow's TIFF writer has no xmp argument
+        params["tiffinfo"] = {_XMP_TIFF_TAG: picture.info["xmp"]}
     if fmt in ("jpg", "webp"):
         params["quality"] = quality
     if fmt == "jpg" and "comment" in picture.info:
         params["comment"] = picture.info["comment"]
     if fmt == "png":
         params["compress_level"] = 3  # zlib's fast levels: much quicker on big photos, a little larger
-        if picture.info.get("text"):
+        if text := _png_text(picture):
             from PIL.PngImagePlugin import PngInfo
 
-            text = PngInfo()
-            for key, value in picture.info["text"].items():
-                text.add_itxt(key, value)
-            params["pnginfo"] = text
+            chunks = PngInfo()
+            for key, value in text.items():
+                chunks.add_itxt(key, value)
+            params["pnginfo"] = chunks
     if fmt == "bmp":
         params = {k: v for k, v in params.items() if k == "dpi"}  # BMP carries nothing else
     image.save(out, format=OUTPUT_FORMATS[fmt][0], **params)
@@ -304,6 +330,15 @@ def encode(picture: Picture, rgb: Image.Image | np.ndarray, fmt: str, quality: i
 
 def keeps_sixteen_bits(picture: Picture, fmt: str) -> bool:
     return picture.deep and fmt in _SIXTEEN_BIT_FORMATS
+
+
+def _png_text(picture: Picture) -> dict[str, str | bytes]:
+    """The PNG text chunks to write: the file's own, and its XMP packet (from any format, with
+    the orientation reset by :func:`from_pil`) in place of a PNG's original copy of it."""
+    text: dict[str, str | bytes] = dict(picture.info.get("text", {}))
+    if "xmp" in picture.info:
+        text[_XMP_PNG_KEY] = picture.info["xmp"]
+    return text
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
@@ -322,12 +357,9 @@ def _write_png16(pixels: np.ndarray, out: BinaryIO, picture: Picture) -> None:
         out.write(_png_chunk(b"pHYs", struct.pack(">IIB", *per_metre, 1)))
     if picture.exif:
         out.write(_png_chunk(b"eXIf", picture.exif.removeprefix(b"Exif\x00\x00")))
-    for key, value in picture.info.get("text", {}).items():
-        out.write(
-            _png_chunk(
-                b"iTXt", key.encode("latin-1", "replace")[:79] + b"\x00\x00\x00\x00\x00" + value.encode()
-            )
-        )
+    for key, value in _png_text(picture).items():
+        data = value if isinstance(value, bytes) else value.encode()
+        out.write(_png_chunk(b"iTXt", key.encode("latin-1", "replace")[:79] + b"\x00\x00\x00\x00\x00" + data))
     packer = zlib.compressobj(3)
     rows = max(1, (1 << 20) // (width * channels))
     for y0 in range(0, height, rows):
@@ -357,6 +389,8 @@ def _write_tiff16(pixels: np.ndarray, out: BinaryIO, picture: Picture) -> None:
         x_dpi, y_dpi = picture.info["dpi"]
         tags += [(282, 5, 1, _tiff_rational(x_dpi)), (283, 5, 1, _tiff_rational(y_dpi)), (296, 3, 1, 2)]
     tags.append((34675, 7, len(icc), icc))
+    if "xmp" in picture.info:
+        tags.append((_XMP_TIFF_TAG, 1, len(picture.info["xmp"]), picture.info["xmp"]))
     tags.sort()  # readers may require the IFD's entries in ascending tag order
     ifd_size = 2 + 12 * len(tags) + 4
     payload_at = 8 + ifd_size

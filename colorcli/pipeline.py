@@ -9,13 +9,14 @@ digest of each input and output (:class:`Claims`) that stops two inputs writing 
 
 from __future__ import annotations
 
+import functools
 import glob
 import hashlib
 import os
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -231,20 +232,24 @@ class Claims:
     """The inputs and outputs one run has met, so that no two inputs write the same file.
 
     Jobs run several at a time, so two jobs with one target would both find it free and the
-    second rename would silently replace the first result. Kept as 8-byte digests: under 200
-    bytes a file, however long the paths.
+    second rename would silently replace the first result. With ``compare``, each job's
+    --compare picture is an output too (``a.jpg``'s is where ``a-compare.jpg``'s result goes).
+    Kept as 8-byte digests: under 200 bytes a file, however long the paths.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, compare: bool = False) -> None:
+        self._compare = compare
         self._outputs: dict[int, int] = {}  # output -> the input that writes it
         self._inputs: set[int] = set()
 
     def check(self, job: Job) -> Result | None:
         """None when ``job`` may go ahead (and it is claimed), else the Result it ends in."""
-        source, target = _digest(job.source), _digest(job.target)
-        if target in self._outputs:
-            if self._outputs[target] == source:
-                return Result(str(job.source), str(job.target), "skipped", note="given twice")
+        source = _digest(job.source)
+        written = [job.target, compare_path(job.target)] if self._compare else [job.target]
+        outputs = [_digest(path) for path in written]
+        if self._outputs.get(outputs[0]) == source:
+            return Result(str(job.source), str(job.target), "skipped", note="given twice")
+        if any(output in self._outputs for output in outputs):
             return Result(
                 str(job.source),
                 str(job.target),
@@ -252,13 +257,13 @@ class Claims:
                 "another input of this run has the same output; colour them into separate -o "
                 "folders or choose another --format",
             )
-        if target in self._inputs:
+        if any(output in self._inputs for output in outputs):
             return Result(
                 str(job.source), str(job.target), "failed", "the output would overwrite another input"
             )
         if source in self._outputs:
             return Result(str(job.source), str(job.target), "skipped", note="the output of another input")
-        self._outputs[target] = source
+        self._outputs.update(dict.fromkeys(outputs, source))
         self._inputs.add(source)
         return None
 
@@ -271,7 +276,7 @@ def _digest(path: Path) -> int:
 def plan(jobs: Iterable[Job | Result], options: WriteOptions) -> Iterator[Result]:
     """What :meth:`Colorizer.run` would do, touching nothing: ``planned`` for each image it would
     colour, and the skipped and failed ones as the run would report them."""
-    claims = Claims()
+    claims = Claims(options.compare)
     for job in jobs:
         if isinstance(job, Job):
             job = (
@@ -420,7 +425,7 @@ class Colorizer:
         pass straight through.
         """
         _ = self.model  # open it before any thread starts, so model errors surface at once
-        claims = Claims()
+        claims = Claims(options.compare)
         in_flight = 2 * self.workers + self.batch_size
         pool = ThreadPoolExecutor(self.workers, thread_name_prefix="colorcli")
         try:
@@ -549,16 +554,31 @@ class Colorizer:
         fmt = _SUFFIX_FORMATS.get(job.target.suffix.lower(), "png")
         try:
             rgb = self._render(picture, ab, imageio.keeps_sixteen_bits(picture, fmt))
-            write_atomic(job.target, lambda fh: imageio.encode(picture, rgb, fmt, options.quality, fh))
+            encode = functools.partial(imageio.encode, picture, rgb, fmt, options.quality)
+            if not _write_new(job.target, encode, options):
+                return Result(
+                    str(job.source),
+                    str(job.target),
+                    "skipped",
+                    None,
+                    _ms(prepared.started),
+                    note="output exists",
+                )
             if options.compare:
                 side = _side_by_side(picture, rgb)
-                target = compare_path(job.target)
-                write_atomic(target, lambda fh: side.save(fh, format=imageio.OUTPUT_FORMATS[fmt][0]))
+                save = imageio.OUTPUT_FORMATS[fmt][0]
+                _write_new(compare_path(job.target), lambda fh: side.save(fh, format=save), options)
+        except FileExistsError as exc:
+            return _failed(
+                job,
+                f"{exc.filename} exists; pass --overwrite to replace it or --skip-existing to keep it",
+                prepared.started,
+            )
         except OSError as exc:
             return _failed(job, f"cannot write {job.target}: {exc.strerror or exc}", prepared.started)
         except Exception as exc:  # an encoder refusing one odd image must not stop the run
             return _failed(job, f"cannot encode: {type(exc).__name__}: {exc}", prepared.started)
-        note = "; ".join(picture.notes) or None
+        note = "; ".join(imageio.notes_for(picture, fmt)) or None
         return Result(
             str(job.source),
             str(job.target),
@@ -568,6 +588,19 @@ class Colorizer:
             round(picture.megapixels, 3),
             note,
         )
+
+
+def _write_new(path: Path, write: Callable[[BinaryIO], object], options: WriteOptions) -> bool:
+    """Write ``path``; False when --skip-existing keeps one there. Without --overwrite, a file
+    that appeared since :func:`_target_problem` looked (another process colouring into the same
+    -o) is kept, not replaced: FileExistsError, or False with --skip-existing."""
+    try:
+        write_atomic(path, write, replace=options.overwrite)
+    except FileExistsError:
+        if options.skip_existing:
+            return False
+        raise
+    return True
 
 
 def compare_path(target: Path) -> Path:

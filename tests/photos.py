@@ -6,6 +6,7 @@ import io
 import pickle
 import struct
 import tarfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -130,3 +131,24 @@ def _icc_profile(space: bytes, own_tags: dict[bytes, bytes], description: str) -
     )
     assert len(header) == 128
     return header + table + body
+
+
+def png16(pixels: np.ndarray) -> bytes:
+    """A 16-bit PNG of (H, W, C) uint16 pixels, C = 2 (grey+alpha), 3 or 4: Pillow writes none."""
+    height, width, channels = pixels.shape
+    colour_type = {2: 4, 3: 2, 4: 6}[channels]
+    rows = pixels.astype(">u2").reshape(height, -1).view(np.uint8)
+    raw = np.concatenate([np.zeros((height, 1), np.uint8), rows], axis=1).tobytes()  # filter 0
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 16, colour_type, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )

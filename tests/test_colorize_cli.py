@@ -426,3 +426,32 @@ def test_json_lines_stay_utf8_for_a_file_name_that_is_not(tiny_onnx_model: Path,
     assert done.returncode == 0, done.stderr.decode()
     (result,) = map(json.loads, done.stdout.decode("utf-8").splitlines())  # strict UTF-8
     assert result["input"] == name and result["status"] == "ok"
+
+
+def test_a_piped_image_goes_to_a_file_never_to_a_terminal_or_a_silently_ignored_o(
+    tiny_onnx_model: Path, tmp_path: Path
+) -> None:
+    import pty
+
+    grey = io.BytesIO()
+    Image.fromarray(data.camera()[:32, :32]).save(grey, "PNG")
+    into_folder = colorcli(
+        "colorize", "-", "-o", str(tmp_path / "o"), "--model", str(tiny_onnx_model), stdin=grey.getvalue()
+    )
+    assert into_folder.returncode == 2 and into_folder.stdout == b""
+    assert b"drop -o and redirect" in into_folder.stderr
+    assert not (tmp_path / "o").exists()
+
+    terminal, side = pty.openpty()  # a small image: before the fix it fitted in the terminal's buffer
+    try:
+        run = subprocess.run(
+            [sys.executable, "-m", "colorcli", "colorize", "-", "--model", str(tiny_onnx_model)],
+            input=grey.getvalue(),
+            stdout=side,
+            stderr=subprocess.PIPE,
+            timeout=120,
+        )
+    finally:
+        os.close(side)
+        os.close(terminal)
+    assert run.returncode == 2 and b"redirect it to a file" in run.stderr

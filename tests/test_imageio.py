@@ -8,10 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
+from photos import png16
 from PIL import Image, ImageCms, TiffImagePlugin
 from skimage import data
 
-from colorcli import color, evaluate, imageio
+from colorcli import atomic, color, evaluate, imageio
 from colorcli.atomic import write_atomic
 
 CAMERA = data.camera()  # 512×512 grey
@@ -340,3 +341,105 @@ def test_evaluate_reads_a_tagged_photo_in_srgb_as_colorize_does(tmp_path: Path) 
         photo, ImageCms.ImageCmsProfile(io.BytesIO(linear)), ImageCms.createProfile("sRGB"), outputMode="RGB"
     )
     assert np.array_equal(evaluate.load_photo(tmp_path / "linear.png", None), np.asarray(srgb))
+
+
+def _xmp(orientation: int) -> bytes:
+    return (
+        b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        b'<rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/" xmlns:dc="http://purl.org/dc/elements/1.1/"'
+        b' tiff:Orientation="%d" dc:rights="Archive 1950"/></rdf:RDF></x:xmpmeta>' % orientation
+    )
+
+
+def test_xmp_orientation_is_reset_with_the_exif_one(tmp_path: Path) -> None:
+    path = tmp_path / "camera.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(CAMERA[:, :300]).save(path, exif=exif.tobytes(), xmp=_xmp(6))
+    picture = imageio.load(path)
+    out = io.BytesIO()
+    imageio.encode(picture, Image.new("RGB", picture.size), "jpg", 90, out)
+    written = Image.open(out)
+    assert written.size == (512, 300)
+    assert written.getexif()[0x0112] == 1
+    assert written.info["xmp"] == _xmp(1)  # not 6: viewers reading XMP would turn it again
+
+
+@pytest.mark.parametrize(
+    ("source", "fmt"), [("jpg", "png"), ("tiff", "tiff"), ("tiff16", "tiff"), ("tiff16", "png")]
+)
+def test_xmp_is_kept_in_png_and_tiff_results(tmp_path: Path, source: str, fmt: str) -> None:
+    path = tmp_path / "scan.img"
+    if source == "jpg":
+        Image.fromarray(CAMERA).save(path, "JPEG", xmp=_xmp(1))
+    else:
+        grey = CAMERA.astype(np.uint16) * 257 if source == "tiff16" else CAMERA
+        Image.fromarray(grey).save(path, "TIFF", tiffinfo={700: _xmp(1)})
+    picture = imageio.load(path)
+    rgb = np.zeros((*CAMERA.shape, 3), np.uint16) if picture.deep else Image.new("RGB", picture.size)
+    out = io.BytesIO()
+    imageio.encode(picture, rgb, fmt, 90, out)
+    written = Image.open(out)
+    written.load()  # a PNG's text chunks may follow its pixels
+    assert written.info["xmp"] == _xmp(1)
+
+
+def test_a_tiff_that_names_no_resolution_gets_none(tmp_path: Path) -> None:
+    Image.fromarray(CAMERA).save(tmp_path / "plain.tif")  # Pillow reads it as 1 dpi
+    picture = imageio.load(tmp_path / "plain.tif")
+    assert "dpi" not in picture.info
+    for fmt in ("tiff", "jpg"):
+        out = io.BytesIO()
+        imageio.encode(picture, Image.new("RGB", picture.size), fmt, 90, out)
+        written = Image.open(out)
+        assert written.info.get("dpi") in (None, (1, 1))  # Pillow's stand-in when none is stored
+        assert (written.tag_v2.get(282) if fmt == "tiff" else written.info["jfif_density"]) in (None, (1, 1))
+        assert fmt == "tiff" or written.info["jfif_unit"] == 0  # JPEG: an aspect ratio, not 1 dpi
+    Image.fromarray(CAMERA).save(tmp_path / "scan.tif", dpi=(600, 600))
+    assert imageio.load(tmp_path / "scan.tif").info["dpi"] == (600, 600)
+
+
+@pytest.mark.parametrize("fmt", ["bmp", "jpg"])
+def test_formats_without_alpha_write_rgb_and_say_so(fmt: str) -> None:
+    rgba = Image.fromarray(ASTRONAUT[:64, :64]).convert("RGBA")
+    rgba.putalpha(90)
+    picture = imageio.from_pil(rgba)
+    out = io.BytesIO()
+    imageio.encode(picture, rgba, fmt, 90, out)
+    if fmt == "bmp":
+        assert int.from_bytes(out.getvalue()[28:30], "little") == 24  # bits per pixel: no alpha byte
+    assert Image.open(out).mode == "RGB"
+    assert imageio.notes_for(picture, fmt)[-1].endswith("has no transparency: the alpha was dropped")
+    assert imageio.notes_for(picture, "png") == ()
+
+
+def test_sixteen_bit_grey_and_alpha_png_says_it_is_read_at_eight_bits() -> None:
+    pixels = np.dstack([CAMERA.astype(np.uint16) * 257, np.full(CAMERA.shape, 40000, np.uint16)])
+    picture = imageio.load(io.BytesIO(png16(pixels)))
+    assert picture.notes == ("16-bit grey+alpha file: read and written at 8 bits per channel",)
+    assert picture.alpha is not None and np.array_equal(picture.grey, CAMERA)
+
+
+def test_write_atomic_without_replace_keeps_a_file_that_appeared(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "out.jpg"
+
+    def another_process_finishes_first(fh) -> None:
+        target.write_bytes(b"theirs")
+        fh.write(b"ours")
+
+    with pytest.raises(FileExistsError):
+        write_atomic(target, another_process_finishes_first, replace=False)
+    assert target.read_bytes() == b"theirs"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.jpg"]  # no temporary file left
+
+    def no_hard_links(src: str, dst: str) -> None:
+        raise PermissionError(1, "Operation not permitted")  # FAT, some network shares
+
+    monkeypatch.setattr(atomic.os, "link", no_hard_links)
+    with pytest.raises(FileExistsError):
+        write_atomic(target, lambda fh: fh.write(b"ours"), replace=False)
+    write_atomic(tmp_path / "new.jpg", lambda fh: fh.write(b"ours"), replace=False)
+    assert (tmp_path / "new.jpg").read_bytes() == b"ours" and target.read_bytes() == b"theirs"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new.jpg", "out.jpg"]

@@ -278,3 +278,44 @@ def test_context_pass_runs_on_photos_larger_than_it_and_is_blended_in(
     assert [x.shape for x in off._model_inputs(picture)] == [(1, 64, 64)]
     with pytest.raises(ValueError, match="context size"):
         pipeline.Colorizer(tiny_onnx_model, context_size=4)
+
+
+def test_a_compare_picture_is_an_output_no_other_input_may_write(
+    tiny_onnx_model: Path, tmp_path: Path
+) -> None:
+    for name in ("a-compare.png", "a.png"):
+        _touch_image(tmp_path / "in" / name, (40, 30))
+    colorizer = pipeline.Colorizer(tiny_onnx_model, device="cpu", workers=2)
+    paths = sorted((tmp_path / "in").iterdir())
+    options = pipeline.WriteOptions(compare=True)
+    results = {Path(r.input).name: r for r in colorizer.colorize_files(paths, tmp_path / "o", options)}
+    assert results["a-compare.png"].status == "ok"
+    assert results["a.png"].status == "failed"  # its picture would be where a-compare.png's result is
+    assert "same output" in results["a.png"].error
+    assert Image.open(tmp_path / "o" / "a-compare.png").size == (40, 30)  # the colour result, not a pair
+    assert Image.open(tmp_path / "o" / "a-compare-compare.png").size == (80, 30)
+    assert not (tmp_path / "o" / "a.png").exists()
+
+
+@pytest.mark.parametrize(
+    ("flag", "status"), [("", "failed"), ("skip_existing", "skipped"), ("overwrite", "ok")]
+)
+def test_an_output_another_process_writes_meanwhile_is_not_replaced(
+    tiny_onnx_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flag: str, status: str
+) -> None:
+    source = _touch_image(tmp_path / "scan.png", (40, 30))
+    target = tmp_path / "o" / "scan.png"
+    load = pipeline.imageio.load
+
+    def load_while_another_process_writes(path, *args):  # after the check that the output is free
+        _touch_image(target, (8, 8))
+        return load(path, *args)
+
+    monkeypatch.setattr(pipeline.imageio, "load", load_while_another_process_writes)
+    options = pipeline.WriteOptions(**({flag: True} if flag else {}))
+    colorizer = pipeline.Colorizer(tiny_onnx_model, device="cpu", workers=1)
+    (result,) = colorizer.colorize_files([source], tmp_path / "o", options)
+    assert result.status == status
+    assert Image.open(target).size == ((40, 30) if flag == "overwrite" else (8, 8))
+    assert flag or "exists; pass --overwrite" in result.error
+    assert [p.name for p in target.parent.iterdir()] == ["scan.png"]  # no temporary file left

@@ -105,6 +105,13 @@ def colorize(
         inputs == ["-"] and not sys.stdin.isatty() and pipeline.stdin_is_image(sys.stdin.buffer.peek(16))
     )
     if output == "-" or stream_in:
+        if stream_in and output not in (None, "-"):
+            usage_error(
+                f"a piped image is coloured to standard output, not into -o {output}; "
+                "drop -o and redirect: > colour.png"
+            )
+        if sys.stdout.isatty():  # an image's bytes would garble the terminal
+            usage_error("the colour image would go to the terminal; redirect it to a file: > colour.png")
         if dry_run:
             _say(f"dry run: would write standard output  <-  {'standard input' if stream_in else inputs[0]}")
             return

@@ -63,27 +63,38 @@ def to_rgb(im: Image.Image) -> Image.Image:
     return im.convert("RGB")
 
 
+def _hash_fraction(key: str) -> float:
+    """A fixed number in [0, 1) for ``key``: the same split on every machine and every run."""
+    return int.from_bytes(hashlib.md5(key.encode()).digest()[:8], "big") / 2.0**64
+
+
 def _split_of(path_parts: Iterable[str], key: str, val_fraction: float) -> str:
     dirs = {p.lower() for p in path_parts}
     if dirs & VAL_DIRS:
         return "val"
     if dirs & TRAIN_DIRS:
         return "train"
-    h = int.from_bytes(hashlib.md5(key.encode()).digest()[:8], "big") / 2.0**64
-    return "val" if h < val_fraction else "train"
+    return "val" if _hash_fraction(key) < val_fraction else "train"
+
+
+def _is_image_name(parts: tuple[str, ...]) -> bool:
+    """An image's path, inside a folder or an archive, by its suffix. Hidden files and folders
+    are left out, as colorize and evaluate leave them: macOS's ``._NAME.jpg`` resource forks
+    are not images, and a ``.thumbnails/`` folder holds small copies of the photos."""
+    return Path(*parts).suffix.lower() in INPUT_SUFFIXES and not any(p.startswith(".") for p in parts)
 
 
 def _from_folder(root: Path, val_fraction: float) -> list[Record]:
     seen: set[Path] = set()
     out = []
     for p in sorted(root.rglob("*")):
-        if p.suffix.lower() not in INPUT_SUFFIXES or not p.is_file():
+        rel = p.relative_to(root)
+        if not _is_image_name(rel.parts) or not p.is_file():
             continue
         real = p.resolve()
         if real in seen:
             continue
         seen.add(real)
-        rel = p.relative_to(root)
         out.append(
             Record(f"{root.name}/{rel.as_posix()}", _split_of(rel.parts[:-1], str(rel), val_fraction), str(p))
         )
@@ -96,12 +107,12 @@ def _from_tar(path: Path, val_fraction: float) -> list[Record]:
         with tarfile.open(path) as tf:
             for member in tf:
                 name = member.name
-                if not member.isfile() or Path(name).suffix.lower() not in INPUT_SUFFIXES:
+                parts = Path(name).parts
+                if not member.isfile() or not _is_image_name(parts):
                     continue
                 fh = tf.extractfile(member)
                 if fh is None:
                     continue
-                parts = Path(name).parts
                 out.append(
                     Record(f"{path.name}:{name}", _split_of(parts[:-1], name, val_fraction), fh.read())
                 )
@@ -143,9 +154,22 @@ def find_records(paths: Iterable[str | Path], val_fraction: float = 0.05) -> lis
                 f"--data {path}: not a folder of images, a .tar/.tar.gz archive or a CIFAR batches folder"
             )
         if not found:
-            raise DataError(f"--data {path}: no images found")
+            raise DataError(f"--data {path}: no images found{_cifar_hint(path)}")
         records += found
     return records
+
+
+def _cifar_hint(path: Path) -> str:
+    """What to pass instead when CIFAR-10's python batches lie deeper in a folder, or in the
+    archive they are downloaded as (read only once unpacked: they are pickles)."""
+    if path.is_dir():
+        batch = next(path.rglob("data_batch_*"), None)
+        return f"; CIFAR-10's batches are in {batch.parent}: pass that folder" if batch else ""
+    with tarfile.open(path) as tf:
+        name = next((m.name for m in tf if Path(m.name).name.startswith("data_batch_")), None)
+    if name is None:
+        return ""
+    return f"; it is CIFAR-10's python archive: unpack it and pass its {Path(name).parent} folder"
 
 
 def mean_chroma(rgb: np.ndarray) -> float:
@@ -206,6 +230,13 @@ def select(
             (val if rec.split == "val" else train).append(rec)
     if summary.grey > NAMED_GREY:
         warn(f"skipping {summary.grey - NAMED_GREY} more near-grey images")
+    if not val and len(train) > 1:
+        # a folder of a dozen photos of one's own rarely hashes any into a 5 % validation
+        # share; one image, the same every run, lets it train rather than fail
+        held = min(train, key=lambda rec: _hash_fraction(rec.key))
+        train.remove(held)
+        val.append(held)
+        warn(f"no validation images; validating on {held.key} (add a val/ folder or raise --val-fraction)")
     summary.train, summary.val = len(train), len(val)
     return train, val, summary
 

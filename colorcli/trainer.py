@@ -16,7 +16,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -27,104 +26,7 @@ from torch import nn
 
 from colorcli import __version__, checkpoint, color, data, rebalance
 from colorcli.models import colour_classes, registry
-
-
-@dataclass
-class TrainConfig:
-    """Every setting of a run; saved as ``RUN_DIR/config.json`` and inside each checkpoint."""
-
-    arch: str = "unet-sn"
-    data: list[str] = field(default_factory=list)
-    out: str = "runs/colorcli"
-    epochs: int = 10
-    batch_size: int = 32
-    image_size: int = 32
-    device: str = "auto"
-    precision: str = "auto"  # auto | fp32 | bf16 | fp16
-    seed: int = 0
-    workers: int = 2
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
-    # lr = base * lr_decay ** (step / lr_decay_steps), the reference code's schedule; 0 = constant
-    lr_decay: float = 0.1
-    lr_decay_steps: int = 0
-    adv_weight: float = 0.015
-    l1_weight: float = 0.985
-    real_label: float = 1.0  # < 1 is one-sided label smoothing
-    disc_pixels: float = 1.0  # pixel discriminator: fraction of pixels its loss is estimated on
-    disc_context: bool = False  # pixel discriminator also sees the generator's bottleneck features
-    disc_hue: bool = False  # real colours reach the discriminator at the generator's chroma: it judges hue
-    rebalance: float = 0.0  # weight rare colours in the L1 term (rebalance.py); 0: plain L1
-    ce_weight: float = 1.0  # generators with colour_bins: weight of the colour-class cross-entropy
-    val_fraction: float = 0.05
-    crop_scale: float = 0.8
-    limit: int = 0  # use at most this many training images (0: all)
-    epoch_size: int = 0  # images per epoch, drawn afresh each epoch (0: one full pass)
-    val_limit: int = 2000
-    samples: int = 8
-    log_every: int = 50
-    generator_args: dict[str, Any] = field(default_factory=dict)
-    discriminator_args: dict[str, Any] = field(default_factory=dict)
-    init: str = ""  # checkpoint whose weights start this run
-
-    @classmethod
-    def fields(cls) -> set[str]:
-        return {f.name for f in dataclasses.fields(cls)}
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
-        unknown = set(values) - cls.fields()
-        if unknown:
-            raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
-        types = {f.name: f.type for f in dataclasses.fields(cls)}
-        for name, value in values.items():
-            if not _has_type(value, types[name]):
-                raise ValueError(f"setting {name} must be {_TYPE_WORDS[types[name]]}, not {value!r}")
-        return cls(**values)
-
-
-# the annotations of TrainConfig (strings, under ``from __future__ import annotations``)
-_TYPE_WORDS = {
-    "int": "a whole number",
-    "float": "a number",
-    "str": "a string",
-    "bool": "true or false",
-    "list[str]": "a list of strings",
-    "dict[str, Any]": "a table",
-}
-
-
-def _has_type(value: Any, annotation: str) -> bool:
-    if annotation == "bool":
-        return isinstance(value, bool)
-    if isinstance(value, bool):  # a bool is an int to Python, not to a recipe
-        return False
-    if annotation == "list[str]":
-        return isinstance(value, list) and all(isinstance(v, str) for v in value)
-    wanted = {"int": int, "float": (int, float), "str": str, "dict[str, Any]": dict}[annotation]
-    return isinstance(value, wanted)
-
-
-# How a checkpoint was trained (crops, batch, losses, optimiser, discriminator input): what a run
-# started with --init keeps unless its recipe or flags say otherwise, so fine-tuning the shipped
-# model on a few photos trains it as it was trained. Data, length, seed and hardware stay the run's own.
-RECIPE_SETTINGS = (
-    "batch_size", "image_size", "crop_scale", "lr_g", "lr_d", "beta1", "beta2", "lr_decay",
-    "lr_decay_steps", "adv_weight", "l1_weight", "ce_weight", "rebalance", "real_label",
-    "disc_pixels", "disc_context", "disc_hue",
-)  # fmt: skip
-
-
-def recipe_of(state: dict[str, Any]) -> dict[str, Any]:
-    """The :data:`RECIPE_SETTINGS` a checkpoint was trained with (those it records)."""
-    saved = state.get("config") or {}
-    return {k: saved[k] for k in RECIPE_SETTINGS if k in saved}
-
-
-class ConfigError(ValueError):
-    """A configuration that cannot train (bad size, unknown precision...)."""
+from colorcli.train_config import ConfigError, TrainConfig
 
 
 def _validate(cfg: TrainConfig) -> None:
@@ -143,6 +45,14 @@ def _validate(cfg: TrainConfig) -> None:
         raise ConfigError("--epochs and --batch-size must be at least 1")
     if cfg.workers < 0:
         raise ConfigError("--workers must be 0 (decode in the training process) or more")
+    if min(cfg.limit, cfg.epoch_size, cfg.val_limit) < 0:
+        raise ConfigError("--limit, --epoch-size and --val-limit must be 0 (no limit) or more")
+    if not 0 <= cfg.val_fraction < 1:
+        raise ConfigError("--val-fraction must be in [0, 1)")
+    if not 0 < cfg.crop_scale <= 1:
+        raise ConfigError("crop_scale must be in (0, 1]: the share of the shorter side a crop keeps at least")
+    if not (cfg.lr_g > 0 and cfg.lr_d > 0 and cfg.lr_decay > 0) or cfg.lr_decay_steps < 0:
+        raise ConfigError("--lr-g, --lr-d and --lr-decay must be positive, --lr-decay-steps 0 or more")
     sizes = {k: v for k, v in cfg.generator_args.items() if k in ("width", "depth", "blocks")}
     if any(not isinstance(v, int) or v < 1 for v in sizes.values()):
         raise ConfigError(f"widths and depths must be whole numbers of at least 1 (got {sizes})")
@@ -328,6 +238,14 @@ class Metrics:
         return {name: self.sums[i].item() / n for i, name in enumerate(self.NAMES)}
 
 
+def _to_stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _to_nowhere(message: str) -> None:
+    pass
+
+
 class _Silent:
     def start(self, description: str, total: int) -> None:
         return None
@@ -352,7 +270,8 @@ class Trainer:
         self.device = pick_device(cfg.device)
         self.dist = Distributed(self.device)
         self.amp = pick_precision(cfg.precision, self.device)
-        self.log = log if log is not None else (lambda msg: print(msg, file=sys.stderr, flush=True))
+        # under torchrun every rank would otherwise repeat each message (skipped images, data)
+        self.log = log if log is not None else (_to_stderr if self.dist.main else _to_nowhere)
         torch.manual_seed(cfg.seed + self.dist.rank)
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
@@ -410,16 +329,29 @@ class Trainer:
         if cfg.val_limit and len(val) > cfg.val_limit:
             val = _spread(val, cfg.val_limit)
         if not train or not val:
+            # data.select lends validation an image whenever there are two, so either too few
+            # images are left or every one is a validation image
             skipped = self.summary.grey + self.summary.corrupt
-            hint = (
-                f"{skipped} of {len(records)} images were skipped ({self.summary.grey} near-grey, "
-                f"{self.summary.corrupt} unreadable): give colour photos"
-                if skipped
-                else "use train/ and val/ subfolders, or raise --val-fraction"
-            )
+            if len(train) + len(val) >= 2:
+                hint = "all are in val/ or test/ folders, or hashed there by --val-fraction; add others"
+            elif skipped:
+                hint = (
+                    f"{skipped} of {len(records)} images were skipped ({self.summary.grey} near-grey, "
+                    f"{self.summary.corrupt} unreadable): give colour photos"
+                )
+            else:
+                hint = "give at least two colour photos: one is kept to validate on"
             raise data.DataError(
                 f"need both training and validation images; found {len(train)} train and {len(val)} "
                 f"validation ({hint})"
+            )
+        stride = getattr(self.gen, "context_stride", 0)  # U-Nets: 2 ** depth
+        if min(cfg.batch_size, cfg.epoch_size or len(train), len(train)) == 1 and cfg.image_size <= stride:
+            # batch norm in training needs two values per channel (else a traceback deep in torch)
+            raise ConfigError(
+                f"a batch of one {cfg.image_size} px image leaves the U-Net's deepest level one pixel, "
+                f"too little for batch norm; use --batch-size 2 (and two training images) or more, "
+                f"or --image-size {2 * stride}"
             )
         self.summary.train, self.summary.val = len(train), len(val)
         self.train_set = data.ColourDataset(train, cfg.image_size, True, cfg.seed, cfg.crop_scale)
@@ -638,16 +570,23 @@ class Trainer:
     def _loader(self, dataset: data.ColourDataset, train: bool) -> Any:
         gen = torch.Generator().manual_seed(self.cfg.seed * 100_003 + self.epoch)
         sampler: Any = None
-        if train and self.cfg.epoch_size and self.dist.world == 1:
+        if train and self.cfg.epoch_size:
             # short epochs for big data sets: checkpoints, samples and metrics come more often
-            sampler = torch.utils.data.RandomSampler(
-                dataset, num_samples=min(self.cfg.epoch_size, len(dataset)), generator=gen
-            )
+            n = min(self.cfg.epoch_size, len(dataset))
+            sampler = torch.utils.data.RandomSampler(dataset, num_samples=n, generator=gen)
+            if self.dist.world > 1:
+                # every rank draws the same images (``gen`` depends on seed and epoch alone) and
+                # takes its equal share, as DistributedSampler(drop_last=True) shares a full pass
+                world = self.dist.world
+                sampler = list(sampler)[self.dist.rank : n - n % world : world]
         elif self.dist.world > 1:
             sampler = torch.utils.data.distributed.DistributedSampler(
                 dataset, shuffle=train, seed=self.cfg.seed, drop_last=train
             )
             sampler.set_epoch(self.epoch)
+        # an epoch smaller than a batch (a few photos, a short --epoch-size) is one short batch
+        # rather than none, which trained nothing and reported zeros
+        images = len(sampler) if sampler is not None else len(dataset)
         return torch.utils.data.DataLoader(
             dataset,
             batch_size=self.cfg.batch_size,
@@ -657,7 +596,7 @@ class Trainer:
             num_workers=self.cfg.workers,
             worker_init_fn=_init_worker,
             pin_memory=self.device.type == "cuda",
-            drop_last=train and len(dataset) >= self.cfg.batch_size,
+            drop_last=train and images >= self.cfg.batch_size,
             persistent_workers=False,
             prefetch_factor=4 if self.cfg.workers else None,
         )

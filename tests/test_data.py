@@ -1,3 +1,5 @@
+import tarfile
+
 import numpy as np
 import pytest
 import torch
@@ -27,12 +29,49 @@ def test_cifar_python_batches(tmp_path):
     np.testing.assert_array_equal(np.asarray(records[0].open()), colourful(0, 32))
 
 
+def test_cifar_batches_given_one_level_up_or_still_packed_say_what_to_pass(tmp_path):
+    batches = write_cifar_batches(tmp_path / "download" / "cifar-10-batches-py")
+    with tarfile.open(tmp_path / "cifar-10-python.tar.gz", "w:gz") as tf:
+        tf.add(batches, arcname="cifar-10-batches-py")
+    with pytest.raises(data.DataError, match=f"CIFAR-10's batches are in {batches}: pass that folder"):
+        data.find_records([tmp_path / "download"])
+    with pytest.raises(
+        data.DataError, match="python archive: unpack it and pass its cifar-10-batches-py folder"
+    ):
+        data.find_records([tmp_path / "cifar-10-python.tar.gz"])
+
+
 def test_hash_split_without_split_folders_is_deterministic(tmp_path):
     for i in range(60):
         Image.fromarray(colourful(i, 16)).save(tmp_path / f"{i}.png")
     first = [r.split for r in data.find_records([tmp_path], val_fraction=0.2)]
     again = [r.split for r in data.find_records([tmp_path], val_fraction=0.2)]
     assert first == again and 3 <= first.count("val") <= 25
+
+
+def test_a_few_photos_with_none_hashed_to_validation_lend_it_one(tmp_path):
+    for i, name in enumerate(("astronaut", "coffee", "chelsea", "rocket")):
+        Image.fromarray(colourful(i, 16)).save(tmp_path / f"{name}.png")
+    records = data.find_records([tmp_path])
+    assert all(r.split == "train" for r in records)  # 5 % of four: none
+    warnings: list[str] = []
+    train, val, summary = data.select(records, warn=warnings.append)
+    assert (len(train), len(val), summary.train, summary.val) == (3, 1, 3, 1)
+    assert data.select(records, warn=warnings.append)[1] == val  # the same one every run
+    assert warnings[0].startswith(f"no validation images; validating on {val[0].key}")
+    assert data.select(records[:1], warn=warnings.append)[:2] == (records[:1], [])  # nothing to lend
+
+
+def test_hidden_files_and_folders_are_passed_over_in_folders_and_archives(tmp_path):
+    root = tmp_path / "photos"
+    (root / ".thumbnails").mkdir(parents=True)
+    Image.fromarray(colourful(0, 16)).save(root / "a.png")
+    Image.fromarray(colourful(0, 8)).save(root / ".thumbnails" / "a.png")  # a viewer's small copy
+    (root / "._a.png").write_bytes(b"\x00\x05\x16\x07 macOS resource fork")
+    with tarfile.open(tmp_path / "photos.tar", "w") as tf:
+        tf.add(root, arcname="photos")
+    assert [r.key for r in data.find_records([root])] == ["photos/a.png"]
+    assert [r.key for r in data.find_records([tmp_path / "photos.tar"])] == ["photos.tar:photos/a.png"]
 
 
 def test_corrupt_and_grey_images_are_skipped_and_counted(tmp_path):

@@ -163,6 +163,16 @@ def test_reduced_precision_runs_on_cpu_and_reports_size_and_quality(
     assert ab.shape == (1, 2, 37, 53) and ab.dtype == np.float32
 
 
+def test_calibration_reads_a_16_bit_grey_scan_as_its_8_bit_copy(tmp_path):
+    camera = skimage_data.camera()
+    Image.fromarray(camera).save(tmp_path / "8.png")
+    Image.fromarray(camera.astype(np.uint16) * 257).save(tmp_path / "16.png")  # mode I;16
+    reader = export._CalibrationReader([tmp_path / "8.png", tmp_path / "16.png"], 64)
+    eight, sixteen = (reader.get_next()[metadata.INPUT_NAME] for _ in range(2))
+    assert eight.std() > 0.2  # a photo, not a white page
+    np.testing.assert_allclose(sixteen, eight, atol=0.02)
+
+
 def test_int8_without_calibration_is_dynamic(tiny_checkpoint_factory, tmp_path):
     out = tmp_path / "m.onnx"
     report = export.export_model(
@@ -228,10 +238,9 @@ def _unknown_arch(tmp_path: Path) -> Path:
         (_not_a_checkpoint, "m.onnx", 1, "not a readable colorcli checkpoint"),
         (_pickled_object, "m.onnx", 1, "not plain tensors and numbers, or a damaged file)"),
         (_exported_model, "m.onnx", 1, "is an exported ONNX model; give the checkpoint"),
-        (_unknown_arch, "m.onnx", 1, "unknown architecture 'vit-huge'"),
-        (None, "no-such-dir/m.onnx", 2, "does not exist"),
+        (_unknown_arch, "new-folder/m.onnx", 1, "unknown architecture 'vit-huge'"),
     ],
-    ids=["missing", "not-a-checkpoint", "pickled-object", "exported-model", "unknown-arch", "missing-dir"],
+    ids=["missing", "not-a-checkpoint", "pickled-object", "exported-model", "unknown-arch"],
 )
 def test_bad_input_is_one_line_error_and_no_file(
     make_input, output, code, message, tiny_checkpoint_factory, tmp_path
@@ -243,6 +252,12 @@ def test_bad_input_is_one_line_error_and_no_file(
     assert message in result.stderr
     assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
     assert files_in(tmp_path) == before
+
+
+def test_missing_output_folders_are_made_when_the_model_is_written(tiny_checkpoint_factory, tmp_path):
+    output = tmp_path / "models" / "v2" / "m.onnx"
+    export.export_model(tiny_checkpoint_factory("unet-sn"), output, log=lambda _: None)
+    assert files_in(output.parent) == ["m.onnx"]
 
 
 def test_an_output_under_a_file_is_refused(tiny_checkpoint_factory, tmp_path):

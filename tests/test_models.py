@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from colorcli.models import ARCHITECTURES, build_discriminator, build_generator
-from colorcli.models.registry import UnknownArchitecture
+from colorcli.models.registry import UnknownArchitecture, UnknownSetting
 
 TINY = {
     "resnet-sn": {"width": 4, "blocks": 2},
@@ -33,6 +33,25 @@ def test_registry_lists_the_papers_three_and_the_pix2pix_pairing():
     assert ARCHITECTURES["unet-patch"].generator == ARCHITECTURES["unet-sn"].generator
     with pytest.raises(UnknownArchitecture, match="resnet-sn, unet-sn, unet-bn, unet-patch"):
         build_generator("vgg")
+
+
+@pytest.mark.parametrize(
+    ("build", "args", "message"),
+    [
+        (
+            build_generator,
+            {"colour_bins": "22"},
+            "generator setting colour_bins must be a whole number, not '22'",
+        ),
+        (build_generator, {"dropout": "x"}, "setting dropout must be a number, not 'x'"),
+        (build_generator, {"depth": True}, "setting depth must be a whole number, not True"),
+        (build_discriminator, {"norm": 3}, "discriminator setting norm must be a string, not 3"),
+    ],
+)
+def test_a_recipes_setting_of_the_wrong_type_is_named(build, args, message):
+    with pytest.raises(UnknownSetting, match=message):
+        build("unet-sn", {"width": 4, **args})
+    build_generator("unet-sn", {"width": 4, "dropout": 0})  # a whole number is a number
 
 
 @pytest.mark.parametrize("arch", list(ARCHITECTURES))

@@ -19,10 +19,11 @@ from photos import colourful, skimage_photos, write_cifar_batches, write_folder,
 from PIL import Image
 
 from colorcli import checkpoint
+from colorcli.commands.train import _settings
+from colorcli.data import DataError
 from colorcli.models import ARCHITECTURES
+from colorcli.train_config import ConfigError, TrainConfig
 from colorcli.trainer import (
-    ConfigError,
-    TrainConfig,
     Trainer,
     _at_chroma_of,
     _leave_sigterm_to_parent,
@@ -43,6 +44,38 @@ def colorcli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess
         env=env,
         timeout=300,
     )
+
+
+def test_train_help_names_each_default_without_torch() -> None:
+    # the options default to None so that a recipe is not overridden; --help names the real default
+    script = textwrap.dedent("""
+        import sys
+        class NoTorch:
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] == "torch":
+                    raise ImportError("blocked: " + name)
+        sys.meta_path.insert(0, NoTorch())
+        sys.argv = ["colorcli", "train", "--help"]
+        import colorcli.cli
+        colorcli.cli.main()
+    """)
+    env = {**os.environ, "COLUMNS": "300"}
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
+    assert run.returncode == 0, run.stderr
+    help_of: dict[str, str] = {}  # each option's help, its wrapped lines joined
+    option = ""
+    for line in run.stdout.splitlines():
+        if line.startswith("│ --"):
+            option = line.split()[1]
+        if option and line.startswith("│ "):
+            help_of[option] = help_of.get(option, "") + line.strip("│ ") + " "
+    defaults = TrainConfig()
+    assert f"[default: {defaults.epochs}]" in help_of["--epochs"]
+    assert f"[default: {defaults.lr_g}]" in help_of["--lr-g"]
+    assert f"[default: {defaults.arch}]" in help_of["--arch"]
+    assert "[default: off]" in help_of["--disc-context"]
+    assert "[default: resnet-sn 64, unet-sn 16, unet-bn 16, unet-patch 64]" in help_of["--disc-width"]
+    assert "[default:" not in help_of["--data"]
 
 
 def tiny_config(data: Path, out: Path, **overrides) -> TrainConfig:
@@ -103,6 +136,64 @@ def test_every_architecture_trains_a_step(folder, tmp_path, arch):
     assert record["epoch"] == 1 and record["step"] == 1
     assert any(not torch.equal(a, b) for a, b in zip(before, trainer.gen.parameters(), strict=True))
     assert all(torch.isfinite(torch.tensor(v)) for v in record["train"].values())
+
+
+def test_an_epoch_smaller_than_a_batch_still_trains(folder, tmp_path):
+    record = Trainer(tiny_config(folder, tmp_path / "run", epoch_size=2), log=lambda m: None).fit()
+    assert record["step"] == 1 and record["train"]["psnr"] > 0
+
+
+def test_under_ddp_each_rank_trains_its_share_of_a_short_epoch(folder, tmp_path):
+    trainer = Trainer(tiny_config(folder, tmp_path / "run", epoch_size=6), log=lambda m: None)
+    shares = []
+    for rank in (0, 1):  # as torchrun's two ranks would build their loaders (no process group needed)
+        trainer.dist.world, trainer.dist.rank = 2, rank
+        shares.append(list(trainer._loader(trainer.train_set, True).sampler))
+    assert [len(s) for s in shares] == [3, 3] and not set(shares[0]) & set(shares[1])
+
+
+@pytest.mark.parametrize("rank", ["0", "1"])
+def test_only_the_first_rank_reports_the_data(folder, tmp_path, monkeypatch, capsys, rank):
+    monkeypatch.setenv("RANK", rank)  # WORLD_SIZE unset: no process group to join
+    Trainer(tiny_config(folder, tmp_path / "run"))
+    assert ("data: 8 training and 4 validation images" in capsys.readouterr().err) == (rank == "0")
+
+
+def test_two_photos_of_ones_own_train_and_one_is_too_few(tmp_path):
+    photos = tmp_path / "photos"  # no split folders, too few to hash any into 5 % validation
+    photos.mkdir()
+    for name, pixels in zip(("astronaut", "coffee"), skimage_photos(32), strict=False):
+        Image.fromarray(pixels).save(photos / f"{name}.png")
+    messages: list[str] = []
+    record = Trainer(tiny_config(photos, tmp_path / "run"), log=messages.append).fit()
+    assert record["step"] == 1 and any("no validation images; validating on" in m for m in messages)
+    (photos / "coffee.png").unlink()
+    with pytest.raises(DataError, match="give at least two colour photos"):
+        Trainer(tiny_config(photos, tmp_path / "again"), log=lambda m: None)
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ({"crop_scale": 5.0}, r"crop_scale must be in \(0, 1\]"),
+        ({"epoch_size": -1}, "--epoch-size and --val-limit must be 0"),
+        ({"limit": -3}, "--limit, --epoch-size"),
+        ({"val_fraction": 1.0}, r"--val-fraction must be in \[0, 1\)"),
+        ({"lr_g": -1.0}, "--lr-g, --lr-d and --lr-decay must be positive"),
+        # at 16 px a depth-4 U-Net's deepest level is 1×1: batch norm needs two images there
+        ({"image_size": 16, "batch_size": 1, "generator_args": {"width": 4}}, "--image-size 32"),
+        ({"image_size": 16, "epoch_size": 1, "generator_args": {"width": 4}}, "a batch of one 16 px"),
+    ],
+)
+def test_settings_out_of_range_are_named(folder, tmp_path, setting, message):
+    with pytest.raises(ConfigError, match=message):
+        Trainer(tiny_config(folder, tmp_path / "run", **setting), log=lambda m: None)
+
+
+def test_a_recipes_single_data_path_is_one_path(folder, tmp_path):
+    (tmp_path / "recipe.toml").write_text(f"data = {json.dumps(str(folder))}\n")
+    settings, _ = _settings({"out": tmp_path / "run"}, tmp_path / "recipe.toml", False, False)
+    assert settings["data"] == [str(folder)]
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import torch
 
-from colorcli.trainer import TrainConfig, Trainer
+from colorcli.train_config import TrainConfig
+from colorcli.trainer import Trainer
 
 CIFAR = ["../shared/data/cifar10-train.tar.gz", "../shared/data/cifar10-test.tar.gz"]
 CIFAR_TRAIN_IMAGES = 50_000

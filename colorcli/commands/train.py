@@ -13,8 +13,33 @@ import typer
 
 from colorcli.commands._common import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, fail, usage_error
 from colorcli.models.registry import ARCHITECTURES
+from colorcli.train_config import ConfigError, TrainConfig, recipe_of
 
 ARCH_HELP = "Architecture: " + "; ".join(f"{a.name}: {a.summary}" for a in ARCHITECTURES.values())
+_DEFAULTS = TrainConfig()
+
+
+def _shown(default: object) -> str:
+    # escaped: rich would take a bare [default: ...] for markup and print nothing
+    return rf" \[default: {default}]"
+
+
+def _default(name: str) -> str:
+    """--help's note of a setting's default: TrainConfig's (a --config recipe, --init or
+    --resume may set it otherwise). The options themselves default to None, so that a flag
+    left out does not override the recipe."""
+    value = getattr(_DEFAULTS, name)
+    return _shown({True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value)
+
+
+def _per_arch(part: str, key: str) -> str:
+    """--help's note of a generator or discriminator setting's default, which depends on --arch."""
+    values = {
+        name: args[key] for name, a in ARCHITECTURES.items() if key in (args := getattr(a, f"{part}_args"))
+    }
+    if len(set(values.values())) == 1:
+        return _shown(next(iter(values.values())))
+    return _shown(", ".join(f"{name} {value}" for name, value in values.items()))
 
 
 def _load_toml(path: Path) -> dict[str, Any]:
@@ -29,7 +54,7 @@ def _load_toml(path: Path) -> dict[str, Any]:
 
 
 def train(
-    arch: str | None = typer.Option(None, "--arch", help=ARCH_HELP + " [default: unet-sn]"),
+    arch: str | None = typer.Option(None, "--arch", help=ARCH_HELP + _default("arch")),
     data: list[str] | None = typer.Option(
         None,
         "--data",
@@ -44,68 +69,108 @@ def train(
         None, "--config", help="A TOML recipe (see training/*.toml); flags given here override it."
     ),
     epochs: int | None = typer.Option(
-        None, help="Train until this many epochs are done (counting resumed ones)."
+        None,
+        help="Train until this many epochs are done (counting resumed ones)." + _default("epochs"),
     ),
-    batch_size: int | None = typer.Option(None, help="Images per batch (per process under torchrun)."),
-    image_size: int | None = typer.Option(None, help="Training crop size in pixels (square)."),
-    device: str | None = typer.Option(None, help="auto, cpu or cuda."),
+    batch_size: int | None = typer.Option(
+        None, help="Images per batch (per process under torchrun)." + _default("batch_size")
+    ),
+    image_size: int | None = typer.Option(
+        None, help="Training crop size in pixels (square)." + _default("image_size")
+    ),
+    device: str | None = typer.Option(None, help="auto, cpu or cuda." + _default("device")),
     precision: str | None = typer.Option(
-        None, help="auto (bf16 on CPUs that support it, mixed precision on GPUs), fp32, bf16 or fp16."
+        None,
+        help="auto (bf16 on CPUs that support it, mixed precision on GPUs), fp32, bf16 or fp16."
+        + _default("precision"),
     ),
-    seed: int | None = typer.Option(None, help="Random seed; with a fixed seed CPU runs repeat exactly."),
-    workers: int | None = typer.Option(None, help="DataLoader worker processes decoding images."),
-    lr_g: float | None = typer.Option(None, help="Generator learning rate."),
-    lr_d: float | None = typer.Option(None, help="Discriminator learning rate."),
+    seed: int | None = typer.Option(
+        None, help="Random seed; with a fixed seed CPU runs repeat exactly." + _default("seed")
+    ),
+    workers: int | None = typer.Option(
+        None, help="DataLoader worker processes decoding images." + _default("workers")
+    ),
+    lr_g: float | None = typer.Option(None, help="Generator learning rate." + _default("lr_g")),
+    lr_d: float | None = typer.Option(None, help="Discriminator learning rate." + _default("lr_d")),
     lr_decay_steps: int | None = typer.Option(
-        None, help="Learning rates decay by --lr-decay every this many steps (0: constant)."
+        None,
+        help="Learning rates decay by --lr-decay every this many steps (0: constant)."
+        + _default("lr_decay_steps"),
     ),
-    lr_decay: float | None = typer.Option(None, help="Learning-rate decay factor per --lr-decay-steps."),
-    adv_weight: float | None = typer.Option(None, help="Weight of the adversarial term (0: L1 only)."),
-    l1_weight: float | None = typer.Option(None, help="Weight of the L1 term on a,b."),
+    lr_decay: float | None = typer.Option(
+        None, help="Learning-rate decay factor per --lr-decay-steps." + _default("lr_decay")
+    ),
+    adv_weight: float | None = typer.Option(
+        None, help="Weight of the adversarial term (0: L1 only)." + _default("adv_weight")
+    ),
+    l1_weight: float | None = typer.Option(
+        None, help="Weight of the L1 term on a,b." + _default("l1_weight")
+    ),
     real_label: float | None = typer.Option(
-        None, help="Target for real images (< 1: one-sided label smoothing)."
+        None,
+        help="Target for real images (< 1: one-sided label smoothing)." + _default("real_label"),
     ),
     disc_pixels: float | None = typer.Option(
-        None, help="Pixel discriminators: fraction of pixels the loss is estimated on (1: all)."
+        None,
+        help="Pixel discriminators: fraction of pixels the loss is estimated on (1: all)."
+        + _default("disc_pixels"),
     ),
     disc_context: bool | None = typer.Option(
         None,
         "--disc-context/--no-disc-context",
         help="Colour-class U-Nets: the pixel discriminator also sees the generator's bottleneck "
-        "features beside each pixel, so it judges a colour for its scene, not only its lightness.",
+        "features beside each pixel, so it judges a colour for its scene, not only its lightness."
+        + _default("disc_context"),
     ),
     disc_hue: bool | None = typer.Option(
         None,
         "--disc-hue/--no-disc-hue",
         help="Show the discriminator real colours at the generator's own chroma, pixel by pixel, "
-        "so it judges hue alone and the adversarial term cannot be met by saturation.",
+        "so it judges hue alone and the adversarial term cannot be met by saturation." + _default("disc_hue"),
     ),
     rebalance: float | None = typer.Option(
         None,
         help="Weight rare colours in the L1 (and cross-entropy) term against desaturated results "
-        "(Zhang et al. 2016): 0 off, 0.5 their setting, 1 full inverse frequency.",
+        "(Zhang et al. 2016): 0 off, 0.5 their setting, 1 full inverse frequency." + _default("rebalance"),
     ),
     colour_bins: int | None = typer.Option(
         None,
         help="U-Net: predict a distribution over this many a,b cells per axis (22: 10 a,b units "
-        "each) instead of one a,b value, and colour with its annealed mean (Zhang et al. 2016).",
+        "each) instead of one a,b value, and colour with its annealed mean (Zhang et al. 2016)."
+        + _shown("one a,b value"),
     ),
     ce_weight: float | None = typer.Option(
-        None, help="With --colour-bins: weight of the cross-entropy term on the colour cells."
+        None,
+        help="With --colour-bins: weight of the cross-entropy term on the colour cells."
+        + _default("ce_weight"),
     ),
-    width: int | None = typer.Option(None, help="Generator base width (channels of its first layer)."),
-    depth: int | None = typer.Option(None, help="U-Net: number of downsampling steps."),
-    blocks: int | None = typer.Option(None, help="ResNet: number of residual blocks."),
-    disc_width: int | None = typer.Option(None, help="Discriminator base width."),
+    width: int | None = typer.Option(
+        None,
+        help="Generator base width (channels of its first layer)." + _per_arch("generator", "width"),
+    ),
+    depth: int | None = typer.Option(
+        None, help="U-Net: number of downsampling steps." + _per_arch("generator", "depth")
+    ),
+    blocks: int | None = typer.Option(
+        None, help="ResNet: number of residual blocks." + _per_arch("generator", "blocks")
+    ),
+    disc_width: int | None = typer.Option(
+        None, help="Discriminator base width." + _per_arch("discriminator", "width")
+    ),
     val_fraction: float | None = typer.Option(
-        None, help="Validation share when the data has no val/ folder."
+        None, help="Validation share when the data has no val/ folder." + _default("val_fraction")
     ),
-    limit: int | None = typer.Option(None, help="Use at most this many training images (0: all)."),
+    limit: int | None = typer.Option(
+        None, help="Use at most this many training images (0: all)." + _default("limit")
+    ),
     val_limit: int | None = typer.Option(
-        None, help="Validate on at most this many images, spread over the split (default 2000; 0: all)."
+        None,
+        help="Validate on at most this many images, spread over the split (0: all)." + _default("val_limit"),
     ),
     epoch_size: int | None = typer.Option(
-        None, help="Images per epoch, drawn afresh each epoch, for frequent checkpoints (0: full pass)."
+        None,
+        help="Images per epoch, drawn afresh each epoch, for frequent checkpoints (0: full pass)."
+        + _default("epoch_size"),
     ),
     init: Path | None = typer.Option(
         None,
@@ -172,6 +237,8 @@ def _settings(
     if gen_args:
         settings["generator_args"] = {**settings.get("generator_args", {}), **gen_args}
     settings.update({k: (str(v) if isinstance(v, Path) else v) for k, v in given.items()})
+    if isinstance(settings.get("data"), str):  # a recipe's data = "photos/": one path, not its letters
+        settings["data"] = [settings["data"]]
     if "data" in settings:
         settings["data"] = [str(p) for p in settings["data"]]
     if not settings.get("data"):
@@ -223,9 +290,9 @@ def _check_init_fits(settings: dict[str, Any], state: dict[str, Any]) -> None:
         usage_error(f"--init {settings['init']} keeps its own {kept}; drop {flags} or start without --init")
 
 
-def _inherit_recipe(settings: dict[str, Any], recipe: dict[str, Any], defaults: Any) -> None:
+def _inherit_recipe(settings: dict[str, Any], recipe: dict[str, Any], defaults: TrainConfig) -> None:
     """Fill the settings the user left unset from the --init checkpoint's recipe, and name
-    those that differ from the ``defaults`` (a TrainConfig)."""
+    those that differ from the ``defaults``."""
     inherited = {k: v for k, v in recipe.items() if k not in settings}
     settings.update(inherited)
     changed = {k: v for k, v in inherited.items() if getattr(defaults, k) != v}
@@ -247,10 +314,10 @@ def _run(settings: dict[str, Any], resume: bool, force: bool) -> None:
         if settings.get("init"):
             state = checkpoint.load(settings["init"])
             _check_init_fits(settings, state)
-            _inherit_recipe(settings, trainer.recipe_of(state), trainer.TrainConfig())
-        cfg = trainer.TrainConfig.from_dict(settings)
+            _inherit_recipe(settings, recipe_of(state), _DEFAULTS)
+        cfg = TrainConfig.from_dict(settings)
         run = trainer.Trainer(cfg, resume=resume)
-    except (trainer.ConfigError, data.DataError, UnknownArchitecture, ValueError) as exc:
+    except (ConfigError, data.DataError, UnknownArchitecture, ValueError) as exc:
         usage_error(str(exc))
     except checkpoint.CheckpointError as exc:
         fail(str(exc))

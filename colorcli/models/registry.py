@@ -78,7 +78,18 @@ def get(name: str) -> Architecture:
 
 
 class UnknownSetting(ValueError):
-    """A generator or discriminator setting the architecture does not have (``depth`` for a ResNet)."""
+    """A generator or discriminator setting the architecture does not have (``depth`` for a ResNet),
+    or one of the wrong type (``dropout = "x"`` in a recipe)."""
+
+
+# what a recipe's value must be, by the type of the constructor's default
+_KINDS = {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}
+
+
+def _fits(value: Any, default: Any) -> bool:
+    if isinstance(value, bool) or isinstance(default, bool):  # to Python a bool is an int
+        return type(value) is type(default)
+    return isinstance(value, (int, float) if isinstance(default, float) else type(default))
 
 
 def _construct(name: str, part: str, target: str, args: dict[str, Any]) -> Any:
@@ -93,6 +104,12 @@ def _construct(name: str, part: str, target: str, args: dict[str, Any]) -> Any:
         if unknown:
             raise UnknownSetting(
                 f"{name}'s {part} has no setting {', '.join(unknown)} (it has: {', '.join(accepted)})"
+            )
+    for key, value in args.items():
+        default = accepted[key].default if key in accepted else None
+        if type(default) in _KINDS and not _fits(value, default):
+            raise UnknownSetting(
+                f"{name}'s {part} setting {key} must be {_KINDS[type(default)]}, not {value!r}"
             )
     return constructor(**args)
 

@@ -1,0 +1,108 @@
+"""Every setting of a training run, with its default: the one place both ``colorcli train``
+(its options and ``--help``) and the training loop read them from. Free of torch, so the base
+install can show ``colorcli train --help``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class TrainConfig:
+    """Every setting of a run; saved as ``RUN_DIR/config.json`` and inside each checkpoint."""
+
+    arch: str = "unet-sn"
+    data: list[str] = field(default_factory=list)
+    out: str = "runs/colorcli"
+    epochs: int = 10
+    batch_size: int = 32
+    image_size: int = 32
+    device: str = "auto"
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16
+    seed: int = 0
+    workers: int = 2
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    # lr = base * lr_decay ** (step / lr_decay_steps), the reference code's schedule; 0 = constant
+    lr_decay: float = 0.1
+    lr_decay_steps: int = 0
+    adv_weight: float = 0.015
+    l1_weight: float = 0.985
+    real_label: float = 1.0  # < 1 is one-sided label smoothing
+    disc_pixels: float = 1.0  # pixel discriminator: fraction of pixels its loss is estimated on
+    disc_context: bool = False  # pixel discriminator also sees the generator's bottleneck features
+    disc_hue: bool = False  # real colours reach the discriminator at the generator's chroma: it judges hue
+    rebalance: float = 0.0  # weight rare colours in the L1 term (rebalance.py); 0: plain L1
+    ce_weight: float = 1.0  # generators with colour_bins: weight of the colour-class cross-entropy
+    val_fraction: float = 0.05
+    crop_scale: float = 0.8
+    limit: int = 0  # use at most this many training images (0: all)
+    epoch_size: int = 0  # images per epoch, drawn afresh each epoch (0: one full pass)
+    val_limit: int = 2000
+    samples: int = 8
+    log_every: int = 50
+    generator_args: dict[str, Any] = field(default_factory=dict)
+    discriminator_args: dict[str, Any] = field(default_factory=dict)
+    init: str = ""  # checkpoint whose weights start this run
+
+    @classmethod
+    def fields(cls) -> set[str]:
+        return {f.name for f in dataclasses.fields(cls)}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        unknown = set(values) - cls.fields()
+        if unknown:
+            raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        types = {f.name: f.type for f in dataclasses.fields(cls)}
+        for name, value in values.items():
+            if not _has_type(value, types[name]):
+                raise ValueError(f"setting {name} must be {_TYPE_WORDS[types[name]]}, not {value!r}")
+        return cls(**values)
+
+
+# the annotations of TrainConfig (strings, under ``from __future__ import annotations``)
+_TYPE_WORDS = {
+    "int": "a whole number",
+    "float": "a number",
+    "str": "a string",
+    "bool": "true or false",
+    "list[str]": "a list of strings",
+    "dict[str, Any]": "a table",
+}
+
+
+def _has_type(value: Any, annotation: str) -> bool:
+    if annotation == "bool":
+        return isinstance(value, bool)
+    if isinstance(value, bool):  # a bool is an int to Python, not to a recipe
+        return False
+    if annotation == "list[str]":
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    wanted = {"int": int, "float": (int, float), "str": str, "dict[str, Any]": dict}[annotation]
+    return isinstance(value, wanted)
+
+
+# How a checkpoint was trained (crops, batch, losses, optimiser, discriminator input): what a run
+# started with --init keeps unless its recipe or flags say otherwise, so fine-tuning the shipped
+# model on a few photos trains it as it was trained. Data, length, seed and hardware stay the run's own.
+RECIPE_SETTINGS = (
+    "batch_size", "image_size", "crop_scale", "lr_g", "lr_d", "beta1", "beta2", "lr_decay",
+    "lr_decay_steps", "adv_weight", "l1_weight", "ce_weight", "rebalance", "real_label",
+    "disc_pixels", "disc_context", "disc_hue",
+)  # fmt: skip
+
+
+def recipe_of(state: dict[str, Any]) -> dict[str, Any]:
+    """The :data:`RECIPE_SETTINGS` a checkpoint was trained with (those it records)."""
+    saved = state.get("config") or {}
+    return {k: saved[k] for k in RECIPE_SETTINGS if k in saved}
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot train (bad size, unknown precision...)."""

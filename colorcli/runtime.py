@@ -89,6 +89,8 @@ def load_model(path: str | Path | None = None, device: str = "auto", threads: in
 def _session(path: Path, providers: list[str], threads: int) -> tuple[Any, metadata.ModelInfo]:
     import onnxruntime as ort
 
+    if path.is_dir():
+        raise ModelLoadError(f"{path} is a folder; give the .onnx file in it")
     if not path.is_file():
         raise ModelLoadError(f"{path}: no such model file")
     options = ort.SessionOptions()

@@ -82,11 +82,12 @@ def _no_colour(model: Path, tmp: Path) -> Path:
     ("make", "code", "message"),
     [
         (lambda m, t: t / "missing.onnx", 1, "no such model file"),
+        (lambda m, t: t, 1, "is a folder; give the .onnx file in it"),
         (_truncated, 1, "is not a readable ONNX model"),
         (_foreign, 1, "not a colorcli model"),
         (_no_colour, 1, "colour gain 0.0 in the model's metadata is not usable"),
     ],
-    ids=["missing", "truncated", "foreign", "zero-gain"],
+    ids=["missing", "folder", "truncated", "foreign", "zero-gain"],
 )
 def test_info_bad_input(make, code, message, tiny_onnx_model, tmp_path):
     result = run_cli("info", make(tiny_onnx_model, tmp_path))

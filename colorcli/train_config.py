@@ -45,7 +45,6 @@ class TrainConfig:
     epoch_size: int = 0  # images per epoch, drawn afresh each epoch (0: one full pass)
     val_limit: int = 2000
     samples: int = 8
-    log_every: int = 50
     generator_args: dict[str, Any] = field(default_factory=dict)
     discriminator_args: dict[str, Any] = field(default_factory=dict)
     init: str = ""  # checkpoint whose weights start this run
@@ -56,6 +55,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        values = {k: v for k, v in values.items() if k not in _RETIRED}
         unknown = set(values) - cls.fields()
         if unknown:
             raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
@@ -65,6 +65,10 @@ class TrainConfig:
                 raise ValueError(f"setting {name} must be {_TYPE_WORDS[types[name]]}, not {value!r}")
         return cls(**values)
 
+
+# settings that runs of earlier versions saved and that no longer do anything: their config.json
+# still resumes
+_RETIRED = frozenset({"log_every"})
 
 # the annotations of TrainConfig (strings, under ``from __future__ import annotations``)
 _TYPE_WORDS = {

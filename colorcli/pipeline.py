@@ -382,15 +382,23 @@ class Colorizer:
         return result
 
     def colorize_stream(
-        self, source: BinaryIO, out: BinaryIO, fmt: str = "keep", quality: int = DEFAULT_QUALITY
-    ) -> str:
-        """Colour one encoded image from ``source`` into ``out`` (for pipes); returns the format written."""
+        self,
+        source: BinaryIO | str | Path,
+        out: BinaryIO,
+        fmt: str = "keep",
+        quality: int = DEFAULT_QUALITY,
+        name: str = "-",
+    ) -> Result:
+        """Colour one encoded image from ``source`` into ``out`` (for pipes). The :class:`Result`
+        names the input ``name`` and the output ``-``; a bad image raises :class:`imageio.ImageError`."""
+        started = time.perf_counter()
         picture = imageio.load(source, self.max_megapixels)
         (ab,) = self._predict([self._model_inputs(picture)])
         out_format = imageio.output_format(picture.format, fmt)
         rgb = self._render(picture, ab, imageio.keeps_sixteen_bits(picture, out_format))
         imageio.encode(picture, rgb, out_format, quality, out)
-        return out_format
+        note = "; ".join(imageio.notes_for(picture, out_format)) or None
+        return Result(name, "-", "ok", None, _ms(started), round(picture.megapixels, 3), note)
 
     # --- many files --------------------------------------------------------------------------
 

@@ -113,8 +113,17 @@ def test_path_lists_and_streams_on_standard_input(
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["-dash la.png", "camera grey.jpg"]
     assert "ok: " in run.stderr.decode()  # plain lines when stderr is not a terminal
 
-    piped = colorcli("colorize", "-", "--model", str(tiny_onnx_model), stdin=paths[0].read_bytes())
+    piped = colorcli("colorize", "-", "--json", "--model", str(tiny_onnx_model), stdin=paths[0].read_bytes())
     assert piped.returncode == 0, piped.stderr.decode()
+    record = json.loads(piped.stderr.decode().splitlines()[-1])  # standard output holds the image
+    assert record["input"] == "-" and record["output"] == "-" and record["status"] == "ok"
+    assert record["megapixels"] == round(np.prod(Image.open(paths[0]).size) / 1e6, 3) and record["ms"] > 0
+    broken = colorcli(
+        "colorize", "-", "--json", "--model", str(tiny_onnx_model), stdin=paths[0].read_bytes()[:300]
+    )  # cut short
+    assert broken.returncode == 1 and broken.stdout == b""
+    failed = json.loads(broken.stderr.decode().splitlines()[0])
+    assert failed["status"] == "failed" and failed["error"] and failed["megapixels"] == 0
     (tmp_path / "piped.jpg").write_bytes(piped.stdout)
     assert Image.open(tmp_path / "piped.jpg").mode == "RGB"
     assert _lightness_error(paths[0], tmp_path / "piped.jpg") < 1.0

@@ -193,6 +193,7 @@ def _stream(
     import io
 
     from colorcli import imageio, runtime
+    from colorcli.pipeline import Result
 
     if len(inputs) != 1:
         usage_error("-o - writes one image to standard output; give exactly one input")
@@ -205,15 +206,17 @@ def _stream(
     started = time.perf_counter()
     buffer = io.BytesIO()
     try:
-        colorizer.colorize_stream(source, buffer, options.format, options.quality)
+        result = colorizer.colorize_stream(source, buffer, options.format, options.quality, name=inputs[0])
     except (runtime.ModelLoadError, runtime.DeviceError) as exc:
         fail(str(exc))
     except imageio.ImageError as exc:
+        if as_json:  # standard output holds the image, so the record goes to standard error
+            _say(json.dumps(Result(inputs[0], "-", "failed", str(exc), _ms(started)).to_json()))
         fail(f"{inputs[0]}: {exc}")
     sys.stdout.buffer.write(buffer.getvalue())
     sys.stdout.buffer.flush()
     if as_json:
-        _say(json.dumps({"input": inputs[0], "output": "-", "status": "ok", "ms": _ms(started)}))
+        _say(json.dumps(result.to_json()))
 
 
 def _ms(started: float) -> float:

@@ -118,7 +118,7 @@ def test_cli_trains_tar_data_and_resumes(tmp_path):
     assert state["arch"] == "unet-sn" and state["epoch"] == 1 and state["generator_args"]["width"] == 4
     assert (run / "checkpoints" / "best.pt").is_file()
 
-    saved = json.loads((run / "config.json").read_text())  # as colorcli 0.x wrote it
+    saved = json.loads((run / "config.json").read_text())  # as earlier versions wrote it
     (run / "config.json").write_text(json.dumps({**saved, "log_every": 50}))
     again = colorcli("train", "--out", str(run), "--resume", "--epochs", "2")
     assert again.returncode == 0, again.stderr

@@ -38,6 +38,7 @@ class TrainConfig:
     disc_context: bool = False  # pixel discriminator also sees the generator's bottleneck features
     disc_hue: bool = False  # real colours reach the discriminator at the generator's chroma: it judges hue
     rebalance: float = 0.0  # weight rare colours in the L1 term (rebalance.py); 0: plain L1
+    rebalance_hues: float = 0.0  # also weight rare hue families (red against orange); 0: off
     ce_weight: float = 1.0  # generators with colour_bins: weight of the colour-class cross-entropy
     val_fraction: float = 0.05
     crop_scale: float = 0.8
@@ -97,7 +98,7 @@ def _has_type(value: Any, annotation: str) -> bool:
 # model on a few photos trains it as it was trained. Data, length, seed and hardware stay the run's own.
 RECIPE_SETTINGS = (
     "batch_size", "image_size", "crop_scale", "lr_g", "lr_d", "beta1", "beta2", "lr_decay",
-    "lr_decay_steps", "adv_weight", "l1_weight", "ce_weight", "rebalance", "real_label",
+    "lr_decay_steps", "adv_weight", "l1_weight", "ce_weight", "rebalance", "rebalance_hues", "real_label",
     "disc_pixels", "disc_context", "disc_hue",
 )  # fmt: skip
 

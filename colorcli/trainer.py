@@ -39,8 +39,8 @@ def _validate(cfg: TrainConfig) -> None:
         raise ConfigError(f"unknown precision {cfg.precision!r}; use auto, fp32, bf16 or fp16")
     if not 0 < cfg.disc_pixels <= 1:
         raise ConfigError("--disc-pixels must be in (0, 1]")
-    if not 0 <= cfg.rebalance <= 1:
-        raise ConfigError("--rebalance must be in [0, 1]")
+    if not 0 <= cfg.rebalance <= 1 or not 0 <= cfg.rebalance_hues <= 1:
+        raise ConfigError("--rebalance and --rebalance-hues must be in [0, 1]")
     if cfg.epochs < 1 or cfg.batch_size < 1:
         raise ConfigError("--epochs and --batch-size must be at least 1")
     if cfg.workers < 0:
@@ -360,7 +360,7 @@ class Trainer:
             f"data: {len(train)} training and {len(val)} validation images; skipped "
             f"{self.summary.grey} near-grey and {self.summary.corrupt} unreadable"
         )
-        self.rarity = self._colour_prior(train) if cfg.rebalance else None
+        self.rarity = self._colour_prior(train) if cfg.rebalance or cfg.rebalance_hues else None
 
     def _warm_start(self, state: dict[str, Any]) -> None:
         """Loads ``--init`` weights. Only the generator's output head may differ: a colour-class
@@ -404,7 +404,7 @@ class Trainer:
         )
         with torch.no_grad():
             return rebalance.ColourRarity.from_batches(
-                (self._lab(batch)[2] for batch in loader), self.cfg.rebalance
+                (self._lab(batch)[2] for batch in loader), self.cfg.rebalance, self.cfg.rebalance_hues
             )
 
     # ---- checkpoints -------------------------------------------------------------------------

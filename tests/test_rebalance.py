@@ -56,3 +56,16 @@ def test_logit_offsets_favour_rare_colours_by_the_prior_ratio_to_the_power():
         # a head with no preference between the two, as if its logits had no prior in them
         probs = torch.softmax(rarity.logit_offsets(power), 0)
         assert (probs[red] / probs[grey]).item() == pytest.approx(prior_ratio**power, rel=1e-4)
+
+
+def test_hue_rebalancing_weighs_each_hue_family_by_its_inverse_share():
+    orange = (220, 130, 60)
+    ab = ab_map([GREY, RED, orange], [600, 100, 300])
+    # Zhang's factor off: red a quarter and orange three quarters of the coloured pixels
+    weights = ColourRarity.from_batches([ab], strength=0.0, hue_strength=1.0).weights(ab)[0, 0, 0]
+    grey, red, orange_weight = weights[0].item(), weights[600].item(), weights[700].item()
+    assert red / orange_weight == pytest.approx(3.0, rel=1e-5)
+    assert grey == pytest.approx(1.0, rel=1e-5)  # near-grey pixels have no hue to weigh
+    assert weights.mean().item() == pytest.approx(1.0, abs=1e-5)
+    half = ColourRarity.from_batches([ab], strength=0.0, hue_strength=0.5).weights(ab)[0, 0, 0]
+    assert 1 < half[600].item() / half[700].item() < 3

@@ -537,7 +537,7 @@ def test_ddp_two_gloo_processes_agree(folder, tmp_path):
         ("missing-data", "no such file or folder"),
         ("empty-data", "no images found"),
         ("tiny-size", "too small"),
-        ("bad-rebalance", "--rebalance must be in [0, 1]"),
+        ("bad-rebalance", "--rebalance and --rebalance-hues must be in [0, 1]"),
         ("context-without-classes", "--disc-context needs a U-Net with --colour-bins"),
         ("existing-out", "--resume"),
         ("resume-nothing", "no run to resume"),
@@ -634,14 +634,16 @@ def test_a_run_stopped_in_its_first_epoch_resumes_and_force_replaces_a_run(folde
 
 
 def test_rebalancing_changes_the_generator_step(folder, tmp_path):
-    def first_step(rebalance: float) -> list[torch.Tensor]:
-        cfg = tiny_config(folder, tmp_path / f"r{rebalance}", limit=4, seed=3, rebalance=rebalance)
+    def first_step(rebalance: float, hues: float) -> list[torch.Tensor]:
+        out = tmp_path / f"r{rebalance}-{hues}"
+        cfg = tiny_config(folder, out, limit=4, seed=3, rebalance=rebalance, rebalance_hues=hues)
         trainer = Trainer(cfg, log=lambda m: None)
         trainer.fit()
         return [p.detach() for p in trainer.gen.parameters()]
 
-    plain, rebalanced = first_step(0.0), first_step(0.5)
-    assert any(not torch.equal(a, b) for a, b in zip(plain, rebalanced, strict=True))
+    plain = first_step(0.0, 0.0)
+    for rebalanced in (first_step(0.5, 0.0), first_step(0.0, 0.5)):
+        assert any(not torch.equal(a, b) for a, b in zip(plain, rebalanced, strict=True))
 
 
 @pytest.mark.parametrize("disc_pixels", [0.25, 1.0])

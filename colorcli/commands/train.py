@@ -133,6 +133,13 @@ def train(
         help="Weight rare colours in the L1 (and cross-entropy) term against desaturated results "
         "(Zhang et al. 2016): 0 off, 0.5 their setting, 1 full inverse frequency." + _default("rebalance"),
     ),
+    rebalance_hues: float | None = typer.Option(
+        None,
+        help="Also weight each clearly coloured pixel by how rare its hue family is (red, orange "
+        "and skin, yellow, green, blue, violet), at this strength as --rebalance: moves objects "
+        "whose grey fits both from the common hue (orange) to the rarer one (red)."
+        + _default("rebalance_hues"),
+    ),
     colour_bins: int | None = typer.Option(
         None,
         help="U-Net: predict a distribution over this many a,b cells per axis (22: 10 a,b units "

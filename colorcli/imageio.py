@@ -65,6 +65,11 @@ _X_RESOLUTION = 282
 _XMP_TIFF_TAG = 700
 _XMP_PNG_KEY = "XML:com.adobe.xmp"  # PNG keeps XMP as an iTXt text chunk of this name
 _EXIF_FORMATS = frozenset({"jpg", "png", "webp"})
+# the tags that describe a photo, in a TIFF's own directory and in EXIF's first one alike:
+# DocumentName, ImageDescription, Make, Model, PageName, DateTime, Artist, Copyright. An
+# archive's catalogue entry lives in them.
+_DESCRIPTIVE_TAGS = (269, 270, 271, 272, 285, 306, 315, 33432)
+_ASCII = 2  # TIFF field type
 _NO_ALPHA_FORMATS = frozenset({"jpg", "bmp"})
 # XMP's copy of the orientation, as an attribute or an element (what Lightroom and cameras write)
 _XMP_ORIENTATION = re.compile(rb'(tiff:Orientation="|<tiff:Orientation>)[0-9]')
@@ -156,9 +161,15 @@ def from_pil(im: Image.Image) -> Picture:
     turned_by = exif.get(_ORIENTATION, 1)
     turned = upright(im)
     exif_bytes = None
-    # a TIFF's "EXIF" is its own structure (strip offsets, sizes): not something to copy
-    if len(exif) and im.format != "TIFF":
+    # a TIFF's "EXIF" is its own structure (strip offsets, sizes): only its descriptive tags are
+    # worth copying, and as EXIF they reach every format's result
+    if im.format == "TIFF" and (described := _as_stored(im.tag_v2, _DESCRIPTIVE_TAGS)):
+        exif = Image.Exif()
+        exif.update(described)
+        exif_bytes = exif.tobytes()
+    elif len(exif) and im.format != "TIFF":
         exif[_ORIENTATION] = 1
+        exif.update(_as_stored(exif))
         exif_bytes = exif.tobytes()
     grey, alpha = _grey_and_alpha(to_srgb(_transparency_as_alpha(turned), im.info.get("icc_profile")))
     keep = {k: im.info[k] for k in ("dpi", "xmp", "comment") if k in im.info}
@@ -308,8 +319,8 @@ def encode(picture: Picture, rgb: Image.Image | np.ndarray, fmt: str, quality: i
         params["dpi"] = picture.info["dpi"]
     if "xmp" in picture.info and fmt in ("jpg", "webp"):
         params["xmp"] = picture.info["xmp"]
-    if "xmp" in picture.info and fmt == "tiff":  # Pillow's TIFF writer has no xmp argument
-        params["tiffinfo"] = {_XMP_TIFF_TAG: picture.info["xmp"]}
+    if fmt == "tiff" and (tiff_tags := _tiff_tags(picture)):
+        params["tiffinfo"] = tiff_tags
     if fmt in ("jpg", "webp"):
         params["quality"] = quality
     if fmt == "jpg" and "comment" in picture.info:
@@ -326,6 +337,30 @@ def encode(picture: Picture, rgb: Image.Image | np.ndarray, fmt: str, quality: i
     if fmt == "bmp":
         params = {k: v for k, v in params.items() if k == "dpi"}  # BMP carries nothing else
     image.save(out, format=OUTPUT_FORMATS[fmt][0], **params)
+
+
+def _as_stored(tags: Any, only: tuple[int, ...] | None = None) -> dict[int, bytes]:
+    """The text tags of a TIFF directory or of EXIF's first one (``only`` those given), as their
+    stored bytes: Pillow decodes them as Latin-1, so encoding back gives UTF-8 (or any) text
+    unchanged, where writing the decoded string would turn each non-ASCII letter into "?"."""
+    return {
+        tag: value.encode("latin-1", "replace")
+        for tag in (tags if only is None else only)
+        if isinstance(value := tags.get(tag), str)
+    }
+
+
+def _tiff_tags(picture: Picture) -> dict[int, bytes]:
+    """A TIFF result's tags beyond pixels, resolution and ICC profile: the descriptive ones (of a
+    TIFF, or of another format's EXIF) and XMP, for which Pillow's TIFF writer has no argument."""
+    tags: dict[int, bytes] = {}
+    if picture.exif:
+        exif = Image.Exif()
+        exif.load(picture.exif)
+        tags.update(_as_stored(exif, _DESCRIPTIVE_TAGS))
+    if "xmp" in picture.info:
+        tags[_XMP_TIFF_TAG] = picture.info["xmp"]
+    return tags
 
 
 def keeps_sixteen_bits(picture: Picture, fmt: str) -> bool:
@@ -389,8 +424,11 @@ def _write_tiff16(pixels: np.ndarray, out: BinaryIO, picture: Picture) -> None:
         x_dpi, y_dpi = picture.info["dpi"]
         tags += [(282, 5, 1, _tiff_rational(x_dpi)), (283, 5, 1, _tiff_rational(y_dpi)), (296, 3, 1, 2)]
     tags.append((34675, 7, len(icc), icc))
-    if "xmp" in picture.info:
-        tags.append((_XMP_TIFF_TAG, 1, len(picture.info["xmp"]), picture.info["xmp"]))
+    for tag, value in _tiff_tags(picture).items():
+        if tag == _XMP_TIFF_TAG:
+            tags.append((tag, 1, len(value), value))  # BYTE, as Pillow and Adobe write it
+        else:
+            tags.append((tag, _ASCII, len(value) + 1, value + b"\x00"))
     tags.sort()  # readers may require the IFD's entries in ascending tag order
     ifd_size = 2 + 12 * len(tags) + 4
     payload_at = 8 + ifd_size

@@ -443,3 +443,42 @@ def test_write_atomic_without_replace_keeps_a_file_that_appeared(
     write_atomic(tmp_path / "new.jpg", lambda fh: fh.write(b"ours"), replace=False)
     assert (tmp_path / "new.jpg").read_bytes() == b"ours" and target.read_bytes() == b"theirs"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["new.jpg", "out.jpg"]
+
+
+DESCRIPTION = {270: b"Hafen von Kiel, 1950: Fischkutter am Kai", 315: b"J. M\xc3\xbcller", 33432: b"Archiv"}
+
+
+@pytest.mark.parametrize(
+    ("source", "fmt"),
+    [
+        ("tiff", "tiff"),
+        ("tiff", "jpg"),
+        ("tiff", "png"),
+        ("tiff16", "tiff"),
+        ("tiff16", "png"),
+        ("jpg", "tiff"),
+        ("jpg", "jpg"),
+    ],
+)
+def test_descriptive_tags_are_kept_whatever_the_formats(tmp_path: Path, source: str, fmt: str) -> None:
+    path = tmp_path / "scan.img"
+    if source == "jpg":
+        exif = Image.Exif()
+        exif.update(DESCRIPTION)
+        Image.fromarray(CAMERA).save(path, "JPEG", exif=exif.tobytes())
+    else:
+        grey = CAMERA.astype(np.uint16) * 257 if source == "tiff16" else CAMERA
+        Image.fromarray(grey).save(path, "TIFF", tiffinfo=DESCRIPTION)
+    picture = imageio.load(path)
+    rgb = np.zeros((*CAMERA.shape, 3), np.uint16) if picture.deep else Image.new("RGB", picture.size)
+    out = io.BytesIO()
+    imageio.encode(picture, rgb, fmt, 90, out)
+    written = Image.open(out)
+    tags = written.tag_v2 if fmt == "tiff" else written.getexif()
+    # Pillow reads these tags as Latin-1: encoding back gives the stored bytes, UTF-8 here
+    assert {tag: tags.get(tag, "").encode("latin-1") for tag in DESCRIPTION} == DESCRIPTION
+    if fmt == "tiff":
+        out.seek(0)
+        with tifffile.TiffFile(out) as tif:  # a second reader: the directory is well formed
+            assert tif.pages[0].tags["Copyright"].value == "Archiv"
+            assert tif.pages[0].asarray().shape == (*CAMERA.shape, 3)

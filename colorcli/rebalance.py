@@ -10,9 +10,10 @@ mean weight over the training pixels is 1, which keeps the loss on plain L1's sc
 Zhang et al.'s weights favour rare a,b cells, which are the saturated ones of every hue, so they
 make colours livelier without changing which hue an object gets. ``hue_strength`` adds a
 second factor: the inverse frequency of the pixel's hue family (metrics.HUE_FAMILIES), mixed
-with a uniform prior in the same way. In photo collections with many people, orange and skin
-outnumber red almost two to one; an object whose grey does not tell the two apart then comes
-out orange, and this factor is what moves it towards red.
+with a uniform prior in the same way, for data sets whose hues are less balanced than the photos
+to be coloured. (In the default model's photos orange and skin outnumber red almost two to one,
+but so they do in the photos it colours, and this factor moved pixels from orange to yellow and
+green rather than to red: weights/README.md, "Hues".)
 
 The same prior can also correct a trained colour-class model after the fact (logit adjustment,
 Menon et al. 2021, "Long-tail learning via logit adjustment"): a classifier trained on skewed

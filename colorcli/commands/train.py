@@ -136,8 +136,8 @@ def train(
     rebalance_hues: float | None = typer.Option(
         None,
         help="Also weight each clearly coloured pixel by how rare its hue family is (red, orange "
-        "and skin, yellow, green, blue, violet), at this strength as --rebalance: moves objects "
-        "whose grey fits both from the common hue (orange) to the rarer one (red)."
+        "and skin, yellow, green, blue, violet), at this strength as --rebalance. On the default "
+        "model's photos it moved pixels from orange to yellow and green, not to red (model card)."
         + _default("rebalance_hues"),
     ),
     colour_bins: int | None = typer.Option(

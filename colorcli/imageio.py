@@ -69,6 +69,10 @@ _EXIF_FORMATS = frozenset({"jpg", "png", "webp"})
 # DocumentName, ImageDescription, Make, Model, PageName, DateTime, Artist, Copyright. An
 # archive's catalogue entry lives in them.
 _DESCRIPTIVE_TAGS = (269, 270, 271, 272, 285, 306, 315, 33432)
+# EXIF's directories of camera settings (exposure, lens, time taken) and of GPS position, and the
+# interoperability one inside the former: a photo's history, as an archive catalogues it
+_EXIF_IFD, _GPS_IFD, _INTEROP_IFD = 0x8769, 0x8825, 0xA005
+_LONG = 4  # TIFF field type
 _ASCII = 2  # TIFF field type
 _NO_ALPHA_FORMATS = frozenset({"jpg", "bmp"})
 # XMP's copy of the orientation, as an attribute or an element (what Lightroom and cameras write)
@@ -159,15 +163,10 @@ def from_pil(im: Image.Image) -> Picture:
     notes = _what_is_lost(im)  # before upright(), which may decode it
     exif = im.getexif()
     turned_by = exif.get(_ORIENTATION, 1)
+    # a TIFF's sub-directories are read from the file, which upright() may close by decoding it
+    exif_bytes = _exif_of_tiff(im) if im.format == "TIFF" else None
     turned = upright(im)
-    exif_bytes = None
-    # a TIFF's "EXIF" is its own structure (strip offsets, sizes): only its descriptive tags are
-    # worth copying, and as EXIF they reach every format's result
-    if im.format == "TIFF" and (described := _as_stored(im.tag_v2, _DESCRIPTIVE_TAGS)):
-        exif = Image.Exif()
-        exif.update(described)
-        exif_bytes = exif.tobytes()
-    elif len(exif) and im.format != "TIFF":
+    if len(exif) and im.format != "TIFF":
         exif[_ORIENTATION] = 1
         exif.update(_as_stored(exif))
         exif_bytes = exif.tobytes()
@@ -350,14 +349,47 @@ def _as_stored(tags: Any, only: tuple[int, ...] | None = None) -> dict[int, byte
     }
 
 
-def _tiff_tags(picture: Picture) -> dict[int, bytes]:
-    """A TIFF result's tags beyond pixels, resolution and ICC profile: the descriptive ones (of a
-    TIFF, or of another format's EXIF) and XMP, for which Pillow's TIFF writer has no argument."""
-    tags: dict[int, bytes] = {}
+def _directories(exif: Image.Exif) -> dict[int, dict[int, Any]]:
+    """EXIF's camera-settings and GPS directories that ``exif`` has, with the interoperability
+    directory read in place of its offset, which would point nowhere once they are written
+    elsewhere. (Their text is ASCII by the standard, and Pillow writes it so; unlike the
+    descriptive tags', it is not kept byte for byte: as bytes, Pillow would type it UNDEFINED.)"""
+    found: dict[int, dict[int, Any]] = {}
+    for tag in (_EXIF_IFD, _GPS_IFD):
+        if tag not in exif:  # get_ifd would add an empty directory
+            continue
+        directory = dict(exif.get_ifd(tag))
+        if tag == _EXIF_IFD and _INTEROP_IFD in directory:
+            if interop := dict(exif.get_ifd(_INTEROP_IFD)):
+                directory[_INTEROP_IFD] = interop
+            else:  # an offset that pointed nowhere already (Pillow's own TIFF writer leaves those)
+                del directory[_INTEROP_IFD]
+        if directory:
+            found[tag] = directory
+    return found
+
+
+def _exif_of_tiff(im: Image.Image) -> bytes | None:
+    """The EXIF a TIFF's results get: its descriptive tags and EXIF and GPS directories. The rest
+    of a TIFF's directory is its own structure (strip offsets, sizes), not worth copying."""
+    exif = Image.Exif()
+    exif.update(_as_stored(im.tag_v2, _DESCRIPTIVE_TAGS))
+    directories = _directories(im.getexif())
+    for tag, directory in directories.items():
+        exif.get_ifd(tag).update(directory)
+    return exif.tobytes() if len(exif) or directories else None
+
+
+def _tiff_tags(picture: Picture) -> dict[int, bytes | dict[int, Any]]:
+    """A TIFF result's tags beyond pixels, resolution and ICC profile: the descriptive ones and
+    the EXIF and GPS directories (of a TIFF, or of another format's EXIF) and XMP, for which
+    Pillow's TIFF writer has no argument."""
+    tags: dict[int, bytes | dict[int, Any]] = {}
     if picture.exif:
         exif = Image.Exif()
         exif.load(picture.exif)
         tags.update(_as_stored(exif, _DESCRIPTIVE_TAGS))
+        tags.update(_directories(exif))
     if "xmp" in picture.info:
         tags[_XMP_TIFF_TAG] = picture.info["xmp"]
     return tags
@@ -413,7 +445,8 @@ def _write_tiff16(pixels: np.ndarray, out: BinaryIO, picture: Picture) -> None:
     height, width, channels = pixels.shape
     icc = srgb_profile()
     data = pixels.astype("<u2").tobytes()
-    tags: list[tuple[int, int, int, bytes | int]] = []  # (tag, type, count, value or payload)
+    # (tag, type, count, value or payload or a sub-directory's tags)
+    tags: list[tuple[int, int, int, bytes | int | dict[int, Any]]] = []
     bits = struct.pack("<" + "H" * channels, *([16] * channels))
     tags += [(256, 4, 1, width), (257, 4, 1, height), (258, 3, channels, bits), (259, 3, 1, 1)]
     tags += [(262, 3, 1, 2), (273, 4, 1, 0), (277, 3, 1, channels), (278, 4, 1, height)]
@@ -425,7 +458,9 @@ def _write_tiff16(pixels: np.ndarray, out: BinaryIO, picture: Picture) -> None:
         tags += [(282, 5, 1, _tiff_rational(x_dpi)), (283, 5, 1, _tiff_rational(y_dpi)), (296, 3, 1, 2)]
     tags.append((34675, 7, len(icc), icc))
     for tag, value in _tiff_tags(picture).items():
-        if tag == _XMP_TIFF_TAG:
+        if isinstance(value, dict):
+            tags.append((tag, _LONG, 1, value))  # the directory's offset, filled in below
+        elif tag == _XMP_TIFF_TAG:
             tags.append((tag, 1, len(value), value))  # BYTE, as Pillow and Adobe write it
         else:
             tags.append((tag, _ASCII, len(value) + 1, value + b"\x00"))
@@ -435,7 +470,11 @@ def _write_tiff16(pixels: np.ndarray, out: BinaryIO, picture: Picture) -> None:
     payloads = b""
     entries = b""
     for tag, kind, count, value in tags:
-        if isinstance(value, bytes) and len(value) > 4:
+        if isinstance(value, dict):
+            at = payload_at + len(payloads)
+            entries += struct.pack("<HHII", tag, kind, count, at)
+            payloads += _directory_bytes(tag, value, at)
+        elif isinstance(value, bytes) and len(value) > 4:
             entries += struct.pack("<HHII", tag, kind, count, payload_at + len(payloads))
             payloads += value + b"\x00" * (len(value) % 2)
         elif isinstance(value, bytes):
@@ -449,6 +488,18 @@ def _write_tiff16(pixels: np.ndarray, out: BinaryIO, picture: Picture) -> None:
     out.write(b"II*\x00" + struct.pack("<I", 8) + struct.pack("<H", len(tags)) + entries + b"\x00" * 4)
     out.write(payloads)
     out.write(data)
+
+
+def _directory_bytes(tag: int, directory: dict[int, Any], at: int) -> bytes:
+    """An EXIF or GPS directory as a little-endian TIFF writes it at offset ``at``, padded to a
+    whole word; Pillow's writer knows each EXIF tag's type."""
+    from PIL.TiffImagePlugin import ImageFileDirectory_v2
+
+    ifd = ImageFileDirectory_v2(group=tag)
+    for key, value in directory.items():
+        ifd[key] = value
+    data = ifd.tobytes(at)
+    return data + b"\x00" * (len(data) % 2)
 
 
 def _tiff_rational(value: float) -> bytes:

@@ -482,3 +482,44 @@ def test_descriptive_tags_are_kept_whatever_the_formats(tmp_path: Path, source: 
         with tifffile.TiffFile(out) as tif:  # a second reader: the directory is well formed
             assert tif.pages[0].tags["Copyright"].value == "Archiv"
             assert tif.pages[0].asarray().shape == (*CAMERA.shape, 3)
+
+
+def _camera_exif() -> Image.Exif:
+    """EXIF as a camera writes it: exposure, time taken, lens, an interoperability directory, GPS."""
+    exif = Image.Exif()
+    exif[271] = "Canon"
+    settings = exif.get_ifd(0x8769)
+    settings.update({0x829A: TiffImagePlugin.IFDRational(1, 125), 0x8827: 400, 0xA434: "EF 50mm"})
+    settings.update({0x9003: "2020:01:02 03:04:05", 0xA005: {1: "R98"}})
+    exif.get_ifd(0x8825).update({1: "N", 2: tuple(TiffImagePlugin.IFDRational(v) for v in (51, 30, 0))})
+    return exif
+
+
+@pytest.mark.parametrize("source", ["jpg", "tiff", "tiff16"])
+@pytest.mark.parametrize("fmt", ["jpg", "png", "webp", "tiff"])
+def test_camera_settings_and_gps_are_kept_whatever_the_formats(tmp_path: Path, source: str, fmt: str) -> None:
+    path, exif = tmp_path / "photo.img", _camera_exif()
+    if source == "jpg":
+        Image.fromarray(CAMERA).save(path, "JPEG", exif=exif.tobytes())
+    else:
+        grey = CAMERA.astype(np.uint16) * 257 if source == "tiff16" else CAMERA
+        directories = {tag: exif.get_ifd(tag) for tag in (0x8769, 0x8825)}
+        Image.fromarray(grey).save(path, "TIFF", tiffinfo={271: "Canon", **directories})
+    picture = imageio.load(path)
+    deep = picture.deep and fmt in ("png", "tiff")
+    rgb = np.zeros((*CAMERA.shape, 3), np.uint16) if deep else Image.new("RGB", picture.size)
+    out = io.BytesIO()
+    imageio.encode(picture, rgb, fmt, 90, out)
+    written = Image.open(out).getexif()
+    settings = written.get_ifd(0x8769)
+    assert written[271] == "Canon"
+    assert (settings[0x829A], settings[0x8827], settings[0xA434]) == (1 / 125, 400, "EF 50mm")
+    assert settings[0x9003] == "2020:01:02 03:04:05"
+    assert written.get_ifd(0xA005) == {1: "R98"}
+    assert written.get_ifd(0x8825) == {1: "N", 2: (51, 30, 0)}
+    if fmt == "tiff":
+        out.seek(0)
+        with tifffile.TiffFile(out) as tif:  # a second reader: the directories are well formed
+            assert tif.pages[0].tags["ExifTag"].value["LensModel"] == "EF 50mm"
+            assert tif.pages[0].tags["GPSTag"].value["GPSLatitudeRef"] == "N"
+            assert tif.pages[0].asarray().shape == (*CAMERA.shape, 3)

@@ -84,6 +84,17 @@ def _is_image_name(parts: tuple[str, ...]) -> bool:
     return Path(*parts).suffix.lower() in INPUT_SUFFIXES and not any(p.startswith(".") for p in parts)
 
 
+def class_of(key: str) -> str:
+    """A training image's class, for ``train --class-weight``: the folder it lies in (CIFAR's
+    ``cifar10/train/automobile/``), or where that folder is a split, its file name up to the
+    first "_" (ImageNet's ``train/n01440764_10043.jpg``, ``buildings_10014.jpg``)."""
+    parts = key.replace(":", "/").split("/")
+    folder = parts[-2].lower() if len(parts) > 1 else ""
+    if folder and folder not in TRAIN_DIRS | VAL_DIRS:
+        return parts[-2]
+    return Path(parts[-1]).stem.split("_")[0]
+
+
 def _from_folder(root: Path, val_fraction: float) -> list[Record]:
     seen: set[Path] = set()
     out = []
@@ -244,15 +255,22 @@ def select(
 class ColourDataset:
     """uint8 RGB tensors (3, S, S): a random square crop (``crop_scale`` to 1 of the shorter
     side), resized to ``size``, randomly flipped. ``augment=False`` gives the centre crop.
+    Given ``labels`` (one class index per record), each item is ``(image, label)``.
 
     Randomness comes from (seed, epoch, index) alone, so an epoch's batches are the same
     whichever worker decodes them and whether or not the run was resumed.
     """
 
     def __init__(
-        self, records: list[Record], size: int, augment: bool, seed: int = 0, crop_scale: float = 0.8
+        self,
+        records: list[Record],
+        size: int,
+        augment: bool,
+        seed: int = 0,
+        crop_scale: float = 0.8,
+        labels: list[int] | None = None,
     ) -> None:
-        self.records, self.size, self.augment = records, size, augment
+        self.records, self.size, self.augment, self.labels = records, size, augment, labels
         self.seed, self.crop_scale, self.epoch = seed, crop_scale, 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -283,4 +301,5 @@ class ColourDataset:
         im = im.resize((self.size, self.size), Image.BICUBIC, box=(x, y, x + side, y + side))
         if self.augment and rng.random() < 0.5:
             im = im.transpose(Image.FLIP_LEFT_RIGHT)
-        return torch.from_numpy(np.asarray(im).copy()).permute(2, 0, 1)
+        image = torch.from_numpy(np.asarray(im).copy()).permute(2, 0, 1)
+        return image if self.labels is None else (image, self.labels[index])

@@ -40,6 +40,7 @@ class TrainConfig:
     rebalance: float = 0.0  # weight rare colours in the L1 term (rebalance.py); 0: plain L1
     rebalance_hues: float = 0.0  # also weight rare hue families (red against orange); 0: off
     ce_weight: float = 1.0  # generators with colour_bins: weight of the colour-class cross-entropy
+    class_weight: float = 0.0  # U-Nets with colour_bins: also name each photo's class from the bottleneck
     val_fraction: float = 0.05
     crop_scale: float = 0.8
     limit: int = 0  # use at most this many training images (0: all)
@@ -99,7 +100,7 @@ def _has_type(value: Any, annotation: str) -> bool:
 RECIPE_SETTINGS = (
     "batch_size", "image_size", "crop_scale", "lr_g", "lr_d", "beta1", "beta2", "lr_decay",
     "lr_decay_steps", "adv_weight", "l1_weight", "ce_weight", "rebalance", "rebalance_hues", "real_label",
-    "disc_pixels", "disc_context", "disc_hue",
+    "disc_pixels", "disc_context", "disc_hue", "class_weight",
 )  # fmt: skip
 
 

@@ -41,6 +41,8 @@ def _validate(cfg: TrainConfig) -> None:
         raise ConfigError("--disc-pixels must be in (0, 1]")
     if not 0 <= cfg.rebalance <= 1 or not 0 <= cfg.rebalance_hues <= 1:
         raise ConfigError("--rebalance and --rebalance-hues must be in [0, 1]")
+    if cfg.class_weight < 0:
+        raise ConfigError("--class-weight must be 0 (off) or more")
     if cfg.epochs < 1 or cfg.batch_size < 1:
         raise ConfigError("--epochs and --batch-size must be at least 1")
     if cfg.workers < 0:
@@ -216,26 +218,27 @@ def _spread(items: Any, n: int) -> list[Any]:
 
 
 class Metrics:
-    """Running sums of the paper's four figures plus PSNR, reduced across DDP ranks."""
+    """Running sums of the paper's four figures plus PSNR (and with ``classes``, the class
+    loss and accuracy), reduced across DDP ranks."""
 
-    NAMES = ("gen_adv", "gen_l1", "disc_loss", "disc_acc", "psnr")
-
-    def __init__(self) -> None:
-        self.sums = torch.zeros(len(self.NAMES) + 1, dtype=torch.float64)
+    def __init__(self, classes: bool = False) -> None:
+        self.names = ("gen_adv", "gen_l1", "disc_loss", "disc_acc", "psnr")
+        self.names += ("class_loss", "class_acc") if classes else ()
+        self.sums = torch.zeros(len(self.names) + 1, dtype=torch.float64)
 
     def add(self, n: int, **values: float) -> None:
-        for i, name in enumerate(self.NAMES):
+        for i, name in enumerate(self.names):
             self.sums[i] += values[name] * n
         self.sums[-1] += n
 
     def result(self, dist: Distributed, device: torch.device) -> dict[str, float]:
         sums = dist.sum(self.sums.to(device)).cpu()
         n = max(sums[-1].item(), 1.0)
-        return {name: round(sums[i].item() / n, 6) for i, name in enumerate(self.NAMES)}
+        return {name: round(sums[i].item() / n, 6) for i, name in enumerate(self.names)}
 
     def running(self) -> dict[str, float]:
         n = max(self.sums[-1].item(), 1.0)
-        return {name: self.sums[i].item() / n for i, name in enumerate(self.NAMES)}
+        return {name: self.sums[i].item() / n for i, name in enumerate(self.names)}
 
 
 def _to_stderr(message: str) -> None:
@@ -288,9 +291,9 @@ class Trainer:
         self.gen = registry.build_generator(cfg.arch, cfg.generator_args).to(self.device)
         # context follows this run's --disc-context, not the --init checkpoint's discriminator
         cfg.discriminator_args.pop("context", None)
+        if (cfg.disc_context or cfg.class_weight) and getattr(self.gen, "classes", None) is None:
+            raise ConfigError("--disc-context and --class-weight need a U-Net with --colour-bins")
         if cfg.disc_context:
-            if getattr(self.gen, "classes", None) is None:
-                raise ConfigError("--disc-context needs a U-Net with --colour-bins")
             cfg.discriminator_args["context"] = self.gen.context_channels
         cfg.discriminator_args = registry.discriminator_args(cfg.arch, **cfg.discriminator_args)
         self.disc = registry.build_discriminator(cfg.arch, cfg.discriminator_args).to(self.device)
@@ -312,14 +315,7 @@ class Trainer:
         self.sched_d = torch.optim.lr_scheduler.LambdaLR(self.opt_d, decay)
         self.epoch, self.step = 0, 0
         self.best_val_l1 = math.inf
-        if resume:
-            self._restore(checkpoint.load(self.run_dir / "checkpoints" / "last.pt", map_location="cpu"))
-
-        self.gen_ddp, self.disc_ddp = self.gen, self.disc
-        if self.dist.world > 1:
-            ids = [self.device.index] if self.device.type == "cuda" else None
-            self.gen_ddp = nn.parallel.DistributedDataParallel(self.gen, device_ids=ids)
-            self.disc_ddp = nn.parallel.DistributedDataParallel(self.disc, device_ids=ids)
+        self.classifier: nn.Module | None = None
 
         records = data.find_records(cfg.data, cfg.val_fraction)
         train, val, self.summary = data.select(records, threads=max(cfg.workers, 1), warn=self.log)
@@ -354,13 +350,49 @@ class Trainer:
                 f"or --image-size {2 * stride}"
             )
         self.summary.train, self.summary.val = len(train), len(val)
-        self.train_set = data.ColourDataset(train, cfg.image_size, True, cfg.seed, cfg.crop_scale)
-        self.val_set = data.ColourDataset(val, cfg.image_size, False, cfg.seed)
         self.log(
             f"data: {len(train)} training and {len(val)} validation images; skipped "
             f"{self.summary.grey} near-grey and {self.summary.corrupt} unreadable"
         )
+        labels = self._photo_classes(train, val, adam) if cfg.class_weight else (None, None)
+        self.train_set = data.ColourDataset(train, cfg.image_size, True, cfg.seed, cfg.crop_scale, labels[0])
+        self.val_set = data.ColourDataset(val, cfg.image_size, False, cfg.seed, labels=labels[1])
         self.rarity = self._colour_prior(train) if cfg.rebalance or cfg.rebalance_hues else None
+        # after every network exists (the classifier is drawn from the global RNG, which this restores)
+        if resume:
+            self._restore(checkpoint.load(self.run_dir / "checkpoints" / "last.pt", map_location="cpu"))
+
+        self.gen_ddp, self.disc_ddp, self.classifier_ddp = self.gen, self.disc, self.classifier
+        if self.dist.world > 1:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.gen_ddp = nn.parallel.DistributedDataParallel(self.gen, device_ids=ids)
+            self.disc_ddp = nn.parallel.DistributedDataParallel(self.disc, device_ids=ids)
+            if self.classifier is not None:
+                self.classifier_ddp = nn.parallel.DistributedDataParallel(self.classifier, device_ids=ids)
+
+    def _photo_classes(
+        self, train: list[data.Record], val: list[data.Record], adam: dict[str, Any]
+    ) -> tuple[list[int], list[int]]:
+        """``--class-weight``: each photo's class index (:func:`data.class_of`; -1 for a validation
+        photo of a class training never shows, which the class loss leaves out), and the linear
+        classifier that names it from the generator's pooled bottleneck, with its optimiser.
+
+        Colour follows from what a thing is; a loss that asks the bottleneck to say what the
+        photo shows teaches recognition beside the colour loss (Iizuka et al. 2016, on Places).
+        """
+        names = sorted({data.class_of(r.key) for r in train})
+        if len(names) < 2:
+            raise ConfigError(
+                f"--class-weight needs photos of at least two classes (folders, or file names "
+                f"before their first '_'); all training photos are {names[0]!r}"
+            )
+        index = {name: i for i, name in enumerate(names)}
+        self.classifier = nn.Linear(self.gen.context_channels, len(names)).to(self.device)
+        # a fresh head at Adam's usual rate, whatever the (often low, warm-started) generator's
+        self.opt_c = torch.optim.Adam(self.classifier.parameters(), lr=1e-3, **adam)
+        self.log(f"--class-weight: {len(names)} classes, e.g. {', '.join(names[:3])}")
+        val_labels = [index.get(data.class_of(r.key), -1) for r in val]
+        return [index[data.class_of(r.key)] for r in train], val_labels
 
     def _warm_start(self, state: dict[str, Any]) -> None:
         """Loads ``--init`` weights. Only the generator's output head may differ: a colour-class
@@ -420,6 +452,9 @@ class Trainer:
             "discriminator_args": self.cfg.discriminator_args,
             "generator": self.gen.state_dict(),
             "discriminator": self.disc.state_dict(),
+            "classifier": None
+            if self.classifier is None
+            else {"weights": self.classifier.state_dict(), "optimizer": self.opt_c.state_dict()},
             "optimizers": {"generator": self.opt_g.state_dict(), "discriminator": self.opt_d.state_dict()},
             "schedulers": {
                 "generator": self.sched_g.state_dict(),
@@ -445,6 +480,15 @@ class Trainer:
                 f"--resume: the run's networks ({state['arch']}, {state['generator_args']}) do not "
                 "fit the settings given; resume without --arch, --width, --depth or --blocks"
             ) from None
+        if self.classifier is not None:
+            saved = state.get("classifier")
+            if saved is None or saved["weights"]["weight"].shape != self.classifier.weight.shape:
+                raise ConfigError(
+                    "--resume: the run was not trained with --class-weight on these classes; "
+                    "resume with the run's own data and settings"
+                )
+            self.classifier.load_state_dict(saved["weights"])
+            self.opt_c.load_state_dict(saved["optimizer"])
         self.opt_g.load_state_dict(state["optimizers"]["generator"])
         self.opt_d.load_state_dict(state["optimizers"]["discriminator"])
         self.sched_g.load_state_dict(state["schedulers"]["generator"])
@@ -497,7 +541,9 @@ class Trainer:
             picked = [torch.cat([x, features.to(x.dtype)], 1) for x in picked]
         return tuple(x.unsqueeze(-1).contiguous(memory_format=torch.channels_last) for x in picked)
 
-    def _batch(self, batch: torch.Tensor, train: bool) -> dict[str, float]:
+    def _batch(
+        self, batch: torch.Tensor, train: bool, labels: torch.Tensor | None = None
+    ) -> dict[str, float]:
         cfg = self.cfg
         rgb, l_norm, ab = self._lab(batch)
         with torch.set_grad_enabled(train), self._autocast():
@@ -505,6 +551,7 @@ class Trainer:
                 fake, logits, context = self.gen_ddp(l_norm, logits=True)
             else:
                 fake, logits, context = self.gen_ddp(l_norm), None, None
+        named = self._name_classes(context, labels, train) if labels is not None else {}
         # the context is evidence about the scene, not something to improve for the discriminator
         context = context.detach() if self.cfg.disc_context else None
         shown = _at_chroma_of(ab, fake.detach()) if cfg.disc_hue else ab
@@ -544,9 +591,14 @@ class Trainer:
             if logits is not None:
                 ce = self.classes.cross_entropy(logits, ab)
                 fit = fit + cfg.ce_weight * (ce if weights is None else ce * weights).mean()
+            if named:
+                fit = fit + cfg.class_weight * named["loss"]
+                self.opt_c.zero_grad(set_to_none=True)
             self.opt_g.zero_grad(set_to_none=True)
             (cfg.adv_weight * adv + fit).backward()
             self.opt_g.step()
+            if named:
+                self.opt_c.step()
             self.sched_g.step()
             self.sched_d.step()
             self.step += 1
@@ -563,7 +615,19 @@ class Trainer:
             "disc_loss": 0.5 * (loss_real.item() + loss_fake.item()),
             "disc_acc": acc.item(),
             "psnr": quality.item(),
+            **({"class_loss": named["loss"].item(), "class_acc": named["accuracy"]} if named else {}),
         }
+
+    def _name_classes(self, scene: torch.Tensor, labels: torch.Tensor, train: bool) -> dict[str, Any]:
+        """The class loss on the generator's (not detached) bottleneck, averaged over the photos
+        whose class is known, and the share of those named right."""
+        labels = labels.to(self.device)
+        with torch.set_grad_enabled(train), self._autocast():
+            scores = self.classifier_ddp(scene.mean((2, 3))).float()
+        known = (labels >= 0).sum().clamp(min=1)
+        loss = F.cross_entropy(scores, labels, ignore_index=-1, reduction="sum") / known
+        right = ((scores.argmax(1) == labels) & (labels >= 0)).sum() / known
+        return {"loss": loss, "accuracy": right.item()}
 
     # ---- epochs ------------------------------------------------------------------------------
 
@@ -606,7 +670,7 @@ class Trainer:
         dataset.set_epoch(self.epoch)
         self.gen.train(train)
         self.disc.train(train)
-        metrics = Metrics()
+        metrics = Metrics(classes=dataset.labels is not None)
         loader = self._loader(dataset, train)
         task = progress.start(
             f"epoch {self.epoch + 1}/{self.cfg.epochs} {'train' if train else 'val'}", len(loader)
@@ -614,9 +678,10 @@ class Trainer:
         with _sigterm_held():
             batches = iter(loader)
         for batch in batches:
-            values = self._batch(batch, train)
-            metrics.add(batch.shape[0], **values)
-            progress.advance(task, batch.shape[0], metrics.running())
+            images, labels = batch if dataset.labels is not None else (batch, None)
+            values = self._batch(images, train, labels)
+            metrics.add(images.shape[0], **values)
+            progress.advance(task, images.shape[0], metrics.running())
         progress.finish(task)
         return metrics.result(self.dist, self.device)
 
@@ -675,7 +740,8 @@ class Trainer:
         if n == 0:
             return
         self.gen.eval()
-        batch = torch.stack([self.val_set[i] for i in _spread(range(len(self.val_set)), n)])
+        shown = [self.val_set[i] for i in _spread(range(len(self.val_set)), n)]
+        batch = torch.stack([item if self.val_set.labels is None else item[0] for item in shown])
         rgb, l_norm, _ = self._lab(batch)
         fake = self.gen(l_norm).float()
         lab = torch.cat([color.denormalise_l(l_norm), color.denormalise_ab(fake)], 1)

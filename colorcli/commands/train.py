@@ -140,6 +140,12 @@ def train(
         "model's photos it moved pixels from orange to yellow and green, not to red (model card)."
         + _default("rebalance_hues"),
     ),
+    class_weight: float | None = typer.Option(
+        None,
+        help="With --colour-bins: also train the generator's bottleneck to name each photo's class "
+        "(its folder, or its file name before the first '_'), weighted so against the colour loss "
+        "(Iizuka et al. 2016): recognition that colour follows from. 0: off." + _default("class_weight"),
+    ),
     colour_bins: int | None = typer.Option(
         None,
         help="U-Net: predict a distribution over this many a,b cells per axis (22: 10 a,b units "

@@ -17,11 +17,12 @@ FIGURES = (
     ("disc_loss", "D loss"),
     ("disc_acc", "D acc"),
     ("psnr", "PSNR"),
+    ("class_acc", "class acc"),  # --class-weight only
 )
 
 
 def _running(values: dict[str, float]) -> str:
-    return " ".join(f"{label} {values[key]:.4f}" for key, label in FIGURES)
+    return " ".join(f"{label} {values[key]:.4f}" for key, label in FIGURES if key in values)
 
 
 class TrainDisplay:
@@ -76,8 +77,9 @@ class TrainDisplay:
             return
         table = Table(title=f"epoch {record['epoch']} ({record['seconds']:.0f} s, step {record['step']})")
         table.add_column("split")
-        for _, label in FIGURES:
+        shown = [(key, label) for key, label in FIGURES if key in record["train"]]
+        for _, label in shown:
             table.add_column(label, justify="right")
         for split in ("train", "val"):
-            table.add_row(split, *(f"{record[split][key]:.4f}" for key, _ in FIGURES))
+            table.add_row(split, *(f"{record[split][key]:.4f}" for key, _ in shown))
         self.console.print(table)

@@ -291,8 +291,15 @@ class Trainer:
         self.gen = registry.build_generator(cfg.arch, cfg.generator_args).to(self.device)
         # context follows this run's --disc-context, not the --init checkpoint's discriminator
         cfg.discriminator_args.pop("context", None)
-        if (cfg.disc_context or cfg.class_weight) and getattr(self.gen, "classes", None) is None:
-            raise ConfigError("--disc-context and --class-weight need a U-Net with --colour-bins")
+        needing = [
+            flag
+            for flag, on in (("--disc-context", cfg.disc_context), ("--class-weight", cfg.class_weight))
+            if on
+        ]
+        if needing and getattr(self.gen, "classes", None) is None:
+            raise ConfigError(
+                f"{' and '.join(needing)} need{'s' * (len(needing) == 1)} a U-Net with --colour-bins"
+            )
         if cfg.disc_context:
             cfg.discriminator_args["context"] = self.gen.context_channels
         cfg.discriminator_args = registry.discriminator_args(cfg.arch, **cfg.discriminator_args)

@@ -130,3 +130,17 @@ def test_truncated_archive_is_an_error(tmp_path):
     (tmp_path / "cut.tar.gz").write_bytes(archive.read_bytes()[:-400])
     with pytest.raises(data.DataError, match="cannot read"):
         data.find_records([tmp_path / "cut.tar.gz"])
+
+
+@pytest.mark.parametrize(
+    ("key", "name"),
+    [
+        ("imagenette160.tar.gz:imagenette160/train/n01440764_10043.jpg", "n01440764"),
+        ("cifar10-train.tar.gz:cifar10/train/automobile/ambulance_s_000240.webp", "automobile"),
+        ("photos/val/buildings_10014.jpg", "buildings"),
+        ("scans/1950/harbour_03.tif", "1950"),
+        ("photos/train/portrait.jpg", "portrait"),
+    ],
+)
+def test_a_photos_class_is_its_folder_or_else_its_name_before_the_first_underscore(key, name):
+    assert data.class_of(key) == name

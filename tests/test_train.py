@@ -682,3 +682,51 @@ def test_hue_only_discriminator_sees_real_hues_at_the_generators_chroma(folder, 
     cfg = tiny_config(folder, tmp_path / "hue", limit=4, disc_hue=True, adv_weight=0.5)
     Trainer(cfg, log=lambda m: None).fit()
     assert checkpoint.load(tmp_path / "hue" / "checkpoints" / "last.pt")["config"]["disc_hue"] is True
+
+
+def _two_kinds(root: Path, kinds: tuple[str, ...] = ("sky", "rose")) -> Path:
+    """train/ and val/ photos whose names say their class: sky_0.png, rose_1.png, ..."""
+    for split, n, offset in (("train", 8, 0), ("val", 4, 1000)):
+        (root / split).mkdir(parents=True)
+        for i in range(n):
+            name = f"{kinds[i % len(kinds)]}_{i}.png"
+            Image.fromarray(colourful(offset + i, 40)).save(root / split / name)
+    return root
+
+
+def test_class_weight_names_photos_from_the_bottleneck_moves_the_generator_and_resumes(tmp_path):
+    photos = _two_kinds(tmp_path / "photos")
+    bins = {"width": 4, "depth": 2, "colour_bins": 6}
+
+    def run(out: str, weight: float, epochs: int = 1, resume: bool = False) -> Trainer:
+        cfg = tiny_config(
+            photos, tmp_path / out, seed=3, epochs=epochs, generator_args=bins, class_weight=weight
+        )
+        trainer = Trainer(cfg, resume=resume, log=lambda m: None)
+        trainer.last = trainer.fit()
+        return trainer
+
+    plain, named = run("plain", 0.0), run("named", 1.0)
+    assert "class_acc" not in plain.last["train"]
+    for split in ("train", "val"):
+        assert 0 <= named.last[split]["class_acc"] <= 1 and named.last[split]["class_loss"] > 0
+    assert named.classifier.out_features == 2
+    assert any(
+        not torch.equal(a, b) for a, b in zip(plain.gen.parameters(), named.gen.parameters(), strict=True)
+    )
+    straight = run("straight", 1.0, epochs=2)
+    resumed = run("named", 1.0, epochs=2, resume=True)
+    assert resumed.epoch == 2
+    for a, b in zip(straight.classifier.parameters(), resumed.classifier.parameters(), strict=True):
+        assert torch.equal(a, b)
+    for a, b in zip(straight.gen.parameters(), resumed.gen.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_class_weight_without_two_classes_or_colour_cells_is_refused(tmp_path):
+    one_kind = _two_kinds(tmp_path / "photos", kinds=("sky",))
+    cells = {"width": 4, "depth": 2, "colour_bins": 6}
+    with pytest.raises(ConfigError, match=r"at least two classes.*'sky'"):
+        Trainer(tiny_config(one_kind, tmp_path / "a", generator_args=cells, class_weight=0.1), log=print)
+    with pytest.raises(ConfigError, match="--class-weight needs a U-Net with --colour-bins"):
+        Trainer(tiny_config(one_kind, tmp_path / "b", class_weight=0.1), log=print)

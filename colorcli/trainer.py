@@ -291,15 +291,9 @@ class Trainer:
         self.gen = registry.build_generator(cfg.arch, cfg.generator_args).to(self.device)
         # context follows this run's --disc-context, not the --init checkpoint's discriminator
         cfg.discriminator_args.pop("context", None)
-        needing = [
-            flag
-            for flag, on in (("--disc-context", cfg.disc_context), ("--class-weight", cfg.class_weight))
-            if on
-        ]
-        if needing and getattr(self.gen, "classes", None) is None:
-            raise ConfigError(
-                f"{' and '.join(needing)} need{'s' * (len(needing) == 1)} a U-Net with --colour-bins"
-            )
+        for flag, given in (("--disc-context", cfg.disc_context), ("--class-weight", cfg.class_weight)):
+            if given and getattr(self.gen, "classes", None) is None:
+                raise ConfigError(f"{flag} needs a U-Net with --colour-bins")
         if cfg.disc_context:
             cfg.discriminator_args["context"] = self.gen.context_channels
         cfg.discriminator_args = registry.discriminator_args(cfg.arch, **cfg.discriminator_args)
@@ -322,7 +316,8 @@ class Trainer:
         self.sched_d = torch.optim.lr_scheduler.LambdaLR(self.opt_d, decay)
         self.epoch, self.step = 0, 0
         self.best_val_l1 = math.inf
-        self.classifier: nn.Module | None = None
+        self.classifier: nn.Module | None = None  # --class-weight's, made with the data's classes
+        self.opt_c: torch.optim.Optimizer | None = None
 
         records = data.find_records(cfg.data, cfg.val_fraction)
         train, val, self.summary = data.select(records, threads=max(cfg.workers, 1), warn=self.log)

@@ -96,11 +96,13 @@ def _has_type(value: Any, annotation: str) -> bool:
 
 # How a checkpoint was trained (crops, batch, losses, optimiser, discriminator input): what a run
 # started with --init keeps unless its recipe or flags say otherwise, so fine-tuning the shipped
-# model on a few photos trains it as it was trained. Data, length, seed and hardware stay the run's own.
+# model on a few photos trains it as it was trained. Data, length, seed and hardware stay the run's
+# own, and so does class_weight: it names the classes of the data, which a folder of one's own
+# photos may not have.
 RECIPE_SETTINGS = (
     "batch_size", "image_size", "crop_scale", "lr_g", "lr_d", "beta1", "beta2", "lr_decay",
     "lr_decay_steps", "adv_weight", "l1_weight", "ce_weight", "rebalance", "rebalance_hues", "real_label",
-    "disc_pixels", "disc_context", "disc_hue", "class_weight",
+    "disc_pixels", "disc_context", "disc_hue",
 )  # fmt: skip
 
 

@@ -313,6 +313,7 @@ def test_init_trains_as_the_checkpoint_was_unless_told_otherwise(folder, tmp_pat
     source = make_tiny_checkpoint(tmp_path / "a.pt")
     state = checkpoint.load(source)
     recipe = {"image_size": 48, "batch_size": 2, "crop_scale": 0.9, "l1_weight": 0.5, "seed": 7}
+    recipe["class_weight"] = 0.1  # names the classes of the checkpoint's data, not of these photos
     state["config"].update(recipe)
     checkpoint.save(state, source)
     (tmp_path / "recipe.toml").write_text("l1_weight = 0.7\n")
@@ -325,7 +326,7 @@ def test_init_trains_as_the_checkpoint_was_unless_told_otherwise(folder, tmp_pat
     used = json.loads((tmp_path / "b" / "config.json").read_text())
     # the checkpoint fills only what the recipe and the flags leave unset, and never the seed
     assert (used["batch_size"], used["crop_scale"]) == (2, 0.9)
-    assert (used["image_size"], used["l1_weight"], used["seed"]) == (32, 0.7, 0)
+    assert (used["image_size"], used["l1_weight"], used["seed"], used["class_weight"]) == (32, 0.7, 0, 0)
     assert "--init: trained as the checkpoint was: batch-size 2, crop-scale 0.9" in proc.stderr
 
 

@@ -3,11 +3,14 @@
 Each photo is turned grey (its CIE L kept, a,b dropped), coloured by every candidate through
 the same :class:`~colorcli.pipeline.Colorizer` that ``colorcli colorize`` uses, in 8 bits as a
 user would see it, and compared with the original. Figures are running sums, so memory stays
-flat however many photos there are; only the few tiles of the grid are kept.
+flat however many photos there are; only the few tiles of the grid are kept, and each photo's
+own figures go to a caller that asks for them (``on_photo``).
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 import struct
 from collections.abc import Callable, Iterable, Sequence
@@ -80,18 +83,24 @@ class Totals:
     )
     hue_chroma: np.ndarray = field(default_factory=lambda: np.zeros((len(HUE_NAMES), 2)))
 
-    def add(self, original: np.ndarray, original_ab: np.ndarray, produced: np.ndarray) -> None:
-        """Score one 8-bit RGB result against the 8-bit original and the original's a,b."""
+    def add(self, original: np.ndarray, original_ab: np.ndarray, produced: np.ndarray) -> dict[str, float]:
+        """Score one 8-bit RGB result against the 8-bit original and the original's a,b; returns
+        the photo's own :data:`MEAN_FIGURES`."""
         produced_ab = color.rgb_to_lab(produced / np.float32(255))[..., 1:]
+        figures = {
+            "psnr": min(metrics.psnr(original, produced, 255.0), PSNR_CAP_DB),
+            "ssim": metrics.ssim(original, produced, 255.0),
+            "ab_error": metrics.ab_error(original_ab, produced_ab),
+            "ab_auc": metrics.ab_auc(original_ab, produced_ab),
+            "colourfulness": metrics.colourfulness(produced, 255.0),
+        }
         self.photos += 1
-        self.psnr += min(metrics.psnr(original, produced, 255.0), PSNR_CAP_DB)
-        self.ssim += metrics.ssim(original, produced, 255.0)
-        self.ab_error += metrics.ab_error(original_ab, produced_ab)
-        self.ab_auc += metrics.ab_auc(original_ab, produced_ab)
-        self.colourfulness += metrics.colourfulness(produced, 255.0)
+        for name, value in figures.items():
+            setattr(self, name, getattr(self, name) + value)
         counts, chroma = metrics.hue_tally(original_ab, produced_ab)
         self.hue_counts += counts
         self.hue_chroma += chroma
+        return figures
 
     def means(self) -> dict[str, float]:
         n = max(self.photos, 1)
@@ -132,6 +141,36 @@ class Result:
     colourfulness_gap: float  # candidate minus originals
     colourfulness_ratio: float  # candidate / originals
     hues: dict[str, dict[str, Any]]  # Totals.hues: is each hue of the originals given back?
+
+
+@dataclass(frozen=True)
+class PhotoScores:
+    """One photo's figures: the original's colourfulness, and each candidate's
+    :data:`MEAN_FIGURES` (the grey baseline first, then the candidates in order)."""
+
+    path: Path
+    original_colourfulness: float
+    figures: list[dict[str, float]]
+
+
+PER_PHOTO_COLUMNS = ("photo", "model", *MEAN_FIGURES, "psnr_gain", "colourfulness_ratio")
+
+
+def per_photo_csv(scores: Iterable[PhotoScores], names: Sequence[str]) -> str:
+    """CSV of every photo's figures, a row per photo and candidate (``names``: the grey baseline's
+    then the candidates'), with the PSNR gain over grey and the colourfulness over the original's
+    on that photo: where one model does worse than another, photo by photo."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(PER_PHOTO_COLUMNS)
+    for photo in scores:
+        grey_psnr = photo.figures[0]["psnr"]
+        for name, figures in zip(names, photo.figures, strict=True):
+            # an original is never grey (those are skipped), so its colourfulness is above 0
+            ratio = figures["colourfulness"] / photo.original_colourfulness
+            row = [figures[f] for f in MEAN_FIGURES] + [figures["psnr"] - grey_psnr, ratio]
+            writer.writerow([str(photo.path), name, *(f"{v:.6g}" for v in row)])
+    return out.getvalue()
 
 
 @dataclass
@@ -201,10 +240,10 @@ def evaluate(
     max_side: int | None = 512,
     grid_rows: int = 0,
     limit: int | None = None,
-    on_photo: Callable[[Path], None] | None = None,
+    on_photo: Callable[[PhotoScores], None] | None = None,
 ) -> tuple[Evaluation, list[list[Image.Image]]]:
     """Score ``candidates`` (the grey baseline is added first) on the first ``limit`` colour
-    photos of ``photos``; ``on_photo`` is called after each one scored.
+    photos of ``photos``; ``on_photo`` gets each one's scores.
 
     Returns the evaluation and, for the first ``grid_rows`` photos, the row of grid images:
     original, then each candidate's result (the grey baseline being the grey photo).
@@ -227,16 +266,16 @@ def evaluate(
                 evaluation.skipped_grey.append(str(path))
         if original is not None:
             original_ab = color.rgb_to_lab(original / np.float32(255))[..., 1:]
-            originals_colourfulness += metrics.colourfulness(original, 255.0)
+            own_colourfulness = metrics.colourfulness(original, 255.0)
+            originals_colourfulness += own_colourfulness
             grey = render.luminance8(original)  # the black-and-white photo, same CIE L
             produced = [c.colour(grey) for c in everyone]
-            for total, image in zip(totals, produced, strict=True):
-                total.add(original, original_ab, image)
+            figures = [t.add(original, original_ab, image) for t, image in zip(totals, produced, strict=True)]
             evaluation.photos += 1
             if len(rows) < grid_rows:
                 rows.append([_tile(a) for a in (original, *produced)])
             if on_photo is not None:
-                on_photo(path)
+                on_photo(PhotoScores(path, own_colourfulness, figures))
     evaluation.originals_colourfulness = originals_colourfulness / max(evaluation.photos, 1)
     evaluation.results = _results(everyone, totals, evaluation.originals_colourfulness)
     return evaluation, rows

@@ -3,6 +3,7 @@ user runs it (subprocesses on a folder of scikit-image photos with two models, -
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
@@ -183,8 +184,11 @@ def test_grid_size_and_layout() -> None:
 def test_cli_two_models_json_and_grid(
     photo_dir: Path, colour_model: Path, second_model: Path, tmp_path: Path
 ) -> None:
-    grid = tmp_path / "out" / "grid.png"
-    done = _run_cli(photo_dir, "--model", colour_model, "--model", second_model, "--json", "--grid", grid)
+    grid, per_photo = tmp_path / "out" / "grid.png", tmp_path / "out" / "photos.csv"
+    done = _run_cli(
+        photo_dir, "--model", colour_model, "--model", second_model, "--json", "--grid", grid,
+        "--per-photo", per_photo,
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)  # the progress bar must not leak into stdout
 
@@ -218,6 +222,24 @@ def test_cli_two_models_json_and_grid(
         for hue in model["hues"].values():
             assert sum(hue["given"].values()) == pytest.approx(1.0)
 
+    with per_photo.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0]) == list(engine.PER_PHOTO_COLUMNS)
+    names = [m["name"] for m in report["models"]]
+    photos = sorted(str(photo_dir / f"{name}.png") for name in PHOTOS)
+    assert [(r["photo"], r["model"]) for r in rows] == [(p, n) for p in photos for n in names]
+    for model in report["models"]:  # the photos' own figures average to the report's
+        own = [r for r in rows if r["model"] == model["name"]]
+        for figure in (*engine.MEAN_FIGURES, "psnr_gain"):
+            assert np.mean([float(r[figure]) for r in own]) == pytest.approx(
+                model[figure], rel=1e-4, abs=1e-4
+            )
+    for row, original in zip(rows[1::3], originals, strict=True):
+        own_m = metrics.colourfulness(original, 255)
+        assert float(row["colourfulness_ratio"]) == pytest.approx(
+            float(row["colourfulness"]) / own_m, rel=1e-4
+        )
+
     with Image.open(grid) as sheet:
         rows = sum(round(h * engine.GRID_TILE / max(w, h)) for w, h in PHOTOS.values())
         gap = engine.GRID_GAP
@@ -250,6 +272,7 @@ def test_cli_table_limit_and_render_size(photo_dir: Path, colour_model: Path) ->
         (["{photos}", "--model", "{missing}/model.onnx"], 1, "no such model file"),
         (["{photos}", "--device", "cuda"], 1, "CUDA"),  # as colorize: a failure, not a usage error
         (["{photos}", "--grid", "{empty}/grid.jpg"], 2, "ending in .png"),
+        (["{photos}", "--per-photo", "{empty}"], 1, "cannot write the per-photo figures to"),
     ],
 )
 def test_cli_errors(photo_dir: Path, tmp_path: Path, args: list[str], code: int, message: str) -> None:

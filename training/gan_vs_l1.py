@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from colorcli.evaluate import Candidate, evaluate, find_photos, model_candidate
+from colorcli.evaluate import Candidate, PhotoScores, evaluate, find_photos, model_candidate
 from colorcli.pipeline import Colorizer
 
 SATURATIONS = (0.8, 0.9, 1.0, 1.1, 1.2, 1.3, 1.5)
@@ -66,15 +66,11 @@ def main() -> None:
 def per_photo(photos: list[Path], candidates: list[Candidate]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each candidate's PSNR gain over grey and colourfulness on each colour photo (candidates ×
     photos), and each original's colourfulness, scored exactly as ``colorcli evaluate`` scores."""
-    gain, colour, original = [], [], []
-    for path in photos:
-        scored, _ = evaluate([path], candidates)
-        if scored.photos:
-            models = scored.results[1:]  # after the grey baseline
-            gain.append([m.psnr_gain for m in models])
-            colour.append([m.colourfulness for m in models])
-            original.append(scored.originals_colourfulness)
-    return np.array(gain).T, np.array(colour).T, np.array(original)
+    scores: list[PhotoScores] = []
+    evaluate(photos, candidates, on_photo=scores.append)
+    gain = [[m["psnr"] - s.figures[0]["psnr"] for m in s.figures[1:]] for s in scores]  # grey first
+    colour = [[m["colourfulness"] for m in s.figures[1:]] for s in scores]
+    return np.array(gain).T, np.array(colour).T, np.array([s.original_colourfulness for s in scores])
 
 
 def gan_lead(gain: np.ndarray, colour: np.ndarray, original: np.ndarray) -> float:

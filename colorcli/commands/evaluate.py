@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,7 +14,7 @@ from colorcli.commands._common import CONTEXT_SIZE_HELP, fail, usage_error
 if TYPE_CHECKING:  # the engine pulls in numpy and Pillow: only when the command runs
     from PIL import Image
 
-    from colorcli.evaluate import Candidate, Evaluation
+    from colorcli.evaluate import Candidate, Evaluation, PhotoScores
 
 
 def evaluate(
@@ -47,6 +47,13 @@ def evaluate(
         metavar="FILE.png",
         help="Write a comparison sheet (original, grey, one column per model; first 8 photos) here.",
     ),
+    per_photo: Path | None = typer.Option(
+        None,
+        "--per-photo",
+        metavar="FILE.csv",
+        help="Also write every photo's figures here, a row per photo and model (PSNR and its gain "
+        "over grey, SSIM, a,b error and AUC, colourfulness and its ratio to the original's).",
+    ),
     hues: bool = typer.Option(
         False,
         "--hues",
@@ -66,6 +73,7 @@ def evaluate(
     """
     from colorcli import evaluate as engine
     from colorcli import imageio, runtime
+    from colorcli.atomic import write_atomic
     from colorcli.pipeline import Colorizer
 
     if not directory.is_dir():
@@ -90,7 +98,9 @@ def evaluate(
     except (runtime.ModelLoadError, runtime.DeviceError) as exc:  # exit 1, as in colorize
         fail(str(exc))
 
-    evaluation, rows = _run(photos, candidates, max_side, engine.GRID_MAX_ROWS if grid else 0, limit)
+    scores: list[engine.PhotoScores] = []  # kept only for --per-photo: a few figures a photo
+    keep = scores.append if per_photo is not None else None
+    evaluation, rows = _run(photos, candidates, max_side, engine.GRID_MAX_ROWS if grid else 0, limit, keep)
     if evaluation.photos == 0:
         fail(
             f"none of the {len(photos)} files in {directory} is a readable colour photo "
@@ -102,6 +112,12 @@ def evaluate(
             engine.render_grid(rows, ["original", *(c.name for c in evaluation.results)]).save(grid)
         except OSError as exc:
             fail(f"cannot write the grid to {grid}: {exc.strerror or exc}")
+    if per_photo is not None:
+        table = engine.per_photo_csv(scores, [r.name for r in evaluation.results]).encode()
+        try:
+            write_atomic(per_photo, lambda fh: fh.write(table))
+        except OSError as exc:
+            fail(f"cannot write the per-photo figures to {per_photo}: {exc.strerror or exc}")
 
     if as_json:
         document = {"directory": str(directory), "max_side": max_side, **evaluation.to_dict()}
@@ -121,7 +137,12 @@ def _names(paths: list[Path]) -> list[str]:
 
 
 def _run(
-    photos: list[Path], candidates: Sequence[Candidate], max_side: int, grid_rows: int, limit: int | None
+    photos: list[Path],
+    candidates: Sequence[Candidate],
+    max_side: int,
+    grid_rows: int,
+    limit: int | None,
+    on_photo: Callable[[PhotoScores], None] | None,
 ) -> tuple[Evaluation, list[list[Image.Image]]]:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -141,9 +162,13 @@ def _run(
     ) as progress:
         # grey and unreadable files are not counted, so the bar may stop short of its total
         task = progress.add_task("evaluating", total=min(len(photos), limit or len(photos)))
-        return engine.evaluate(
-            photos, candidates, max_side, grid_rows, limit, on_photo=lambda _: progress.advance(task)
-        )
+
+        def scored(photo: PhotoScores) -> None:
+            if on_photo is not None:
+                on_photo(photo)
+            progress.advance(task)
+
+        return engine.evaluate(photos, candidates, max_side, grid_rows, limit, on_photo=scored)
 
 
 def _count(n: int, noun: str) -> str:

@@ -112,7 +112,8 @@ def _from_folder(root: Path, val_fraction: float) -> list[Record]:
     return out
 
 
-def _from_tar(path: Path, val_fraction: float) -> list[Record]:
+def _from_tar(path: Path, val_fraction: float, inner: str = "") -> list[Record]:
+    """The archive's images, or with ``inner`` only those in that folder of it."""
     out = []
     try:
         with tarfile.open(path) as tf:
@@ -120,6 +121,8 @@ def _from_tar(path: Path, val_fraction: float) -> list[Record]:
                 name = member.name
                 parts = Path(name).parts
                 if not member.isfile() or not _is_image_name(parts):
+                    continue
+                if inner and not Path(name).is_relative_to(inner):
                     continue
                 fh = tf.extractfile(member)
                 if fh is None:
@@ -152,6 +155,13 @@ def find_records(paths: Iterable[str | Path], val_fraction: float = 0.05) -> lis
     records: list[Record] = []
     for raw in paths:
         path = Path(raw)
+        archive, inner = _archive_and_folder(path)
+        if archive is not None:
+            found = _from_tar(archive, val_fraction, inner)
+            if not found:
+                raise DataError(f"--data {path}: {archive} holds no images under {inner}/")
+            records += found
+            continue
         if not path.exists():
             raise DataError(f"--data {path}: no such file or folder")
         if path.is_dir() and any(path.glob("data_batch_*")):
@@ -168,6 +178,18 @@ def find_records(paths: Iterable[str | Path], val_fraction: float = 0.05) -> lis
             raise DataError(f"--data {path}: no images found{_cifar_hint(path)}")
         records += found
     return records
+
+
+def _archive_and_folder(path: Path) -> tuple[Path | None, str]:
+    """``photos.tar.gz/cifar10/train/automobile`` names a folder inside an archive, to train on
+    part of one in place: (the archive, the folder's path inside it). (None, "") otherwise."""
+    if path.exists():
+        return None, ""
+    for parent in path.parents:
+        if parent.is_file():
+            inner = path.relative_to(parent).as_posix()
+            return (parent, inner) if tarfile.is_tarfile(parent) else (None, "")
+    return None, ""
 
 
 def _cifar_hint(path: Path) -> str:

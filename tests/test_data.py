@@ -23,6 +23,15 @@ def test_tar_is_read_in_place_and_test_folder_validates(tmp_path):
     np.testing.assert_array_equal(np.asarray(records[0].open()), colourful(0, 48))
 
 
+def test_a_folder_inside_an_archive_is_read_alone_in_place(tmp_path):
+    archive = write_tar(tmp_path / "set.tar.gz", 5, 2)
+    records = data.find_records([archive / "set" / "test"])
+    assert [r.split for r in records] == ["val", "val"]
+    assert all(r.key.startswith("set.tar.gz:set/test/c/") for r in records)
+    with pytest.raises(data.DataError, match="holds no images under set/tes/"):
+        data.find_records([archive / "set" / "tes"])  # a prefix of a name is not its folder
+
+
 def test_cifar_python_batches(tmp_path):
     records = data.find_records([write_cifar_batches(tmp_path / "cifar-10-batches-py", 6, 4)])
     assert [r.split for r in records] == ["train"] * 6 + ["val"] * 4

@@ -58,9 +58,10 @@ def train(
     data: list[str] | None = typer.Option(
         None,
         "--data",
-        help="Training images: a folder (recursive), a .tar/.tar.gz archive (read in place) or "
-        "CIFAR-10's cifar-10-batches-py folder. Repeat to combine. train/ and val/ (or test/) "
-        "folders set the split, else a hash of each path does (--val-fraction).",
+        help="Training images: a folder (recursive), a .tar/.tar.gz archive (read in place), "
+        "a folder inside one (photos.tar.gz/train/cars) or CIFAR-10's cifar-10-batches-py "
+        "folder. Repeat to combine. train/ and val/ (or test/) folders set the split, else a "
+        "hash of each path does (--val-fraction).",
     ),
     out: Path | None = typer.Option(
         None, "--out", "-o", help="Run folder for checkpoints, metrics and samples."

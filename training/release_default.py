@@ -21,13 +21,11 @@ alike, and a fine-tuning run starts from it.
 from __future__ import annotations
 
 import argparse
-import tarfile
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
-from archive_sample import extract_spread
 from PIL import Image
 
 from colorcli import checkpoint, color, data
@@ -69,11 +67,13 @@ def slim_checkpoint(state: dict, path: Path) -> None:
     checkpoint.save(slim, path)
 
 
-def training_photos(archives: list[str], folder: Path, per_archive: int) -> Path:
-    """A few training photos from each archive, evenly spread (int8 calibration, colour prior)."""
-    for archive in archives:
-        if tarfile.is_tarfile(archive):
-            extract_spread(archive, folder, per_archive, within="/train/")
+def training_photos(paths: list[str], folder: Path, per_archive: int) -> Path:
+    """A few training photos from each ``--data`` path, evenly spread (int8 calibration, colour
+    prior), written as PNG: archives, folders inside them and CIFAR batches alike."""
+    for n, path in enumerate(paths):
+        train = [r for r in data.find_records([path]) if r.split == "train"]
+        for i, record in enumerate(train[:: max(1, len(train) // per_archive)][:per_archive]):
+            data.to_rgb(record.open()).save(folder / f"{n:02d}-{i:03d}.png")
     return folder
 
 

@@ -160,17 +160,23 @@ def upright(im: Image.Image) -> Image.Image:
 
 def from_pil(im: Image.Image) -> Picture:
     """A :class:`Picture` from an opened image (first frame, upright; see :func:`upright`)."""
-    notes = _what_is_lost(im)  # before upright(), which may decode it
+    # a TIFF's samples and sub-directories are read from the file, which upright() may close by
+    # decoding it; and what is lost before getexif() and upright(), which may decode a PNG
+    deep = _deep_rgb_tiff(im) if im.format == "TIFF" else None
+    notes = _what_is_lost(im, full_depth=deep is not None)
     exif = im.getexif()
     turned_by = exif.get(_ORIENTATION, 1)
-    # a TIFF's sub-directories are read from the file, which upright() may close by decoding it
     exif_bytes = _exif_of_tiff(im) if im.format == "TIFF" else None
-    turned = upright(im)
+    if deep is not None:
+        grey = _orient(render.luminance16(deep[..., :3]), turned_by)
+        alpha = _orient((deep[..., 3] >> 8).astype(np.uint8), turned_by) if deep.shape[2] == 4 else None
+    else:
+        turned = upright(im)
+        grey, alpha = _grey_and_alpha(to_srgb(_transparency_as_alpha(turned), im.info.get("icc_profile")))
     if len(exif) and im.format != "TIFF":
         exif[_ORIENTATION] = 1
         exif.update(_as_stored(exif))
         exif_bytes = exif.tobytes()
-    grey, alpha = _grey_and_alpha(to_srgb(_transparency_as_alpha(turned), im.info.get("icc_profile")))
     keep = {k: im.info[k] for k in ("dpi", "xmp", "comment") if k in im.info}
     if im.format == "TIFF" and _X_RESOLUTION not in im.tag_v2:
         keep.pop("dpi", None)  # Pillow's stand-in of 1 dpi for a TIFF that names no resolution
@@ -182,11 +188,66 @@ def from_pil(im: Image.Image) -> Picture:
     return Picture(grey, alpha, _FORMAT_NAMES.get(im.format or "", "png"), exif_bytes, keep, notes)
 
 
-def _what_is_lost(im: Image.Image) -> tuple[str, ...]:
+def _deep_rgb_tiff(im: Image.Image) -> np.ndarray | None:
+    """A 48- or 64-bit RGB(A) TIFF's samples at their full 16 bits, (H, W, 3 or 4) as stored
+    (not yet turned upright), where Pillow would decode them at 8: uncompressed, interleaved
+    strips of unsigned samples in sRGB, as scanners write 48-bit scans by default. None for any
+    other TIFF (compressed, planar, tiled, another colour profile), which Pillow reads at 8 bits.
+    """
+    tags = im.tag_v2
+    bits = tags.get(258)
+    samples = len(bits) if isinstance(bits, tuple) else 0
+    extra = tags.get(338, (2,) if samples == 4 else ())
+    if (
+        samples not in (3, 4)
+        or set(bits) != {16}
+        or tuple(extra if isinstance(extra, tuple) else (extra,)) != ((2,) if samples == 4 else ())
+        or tags.get(262) != 2  # RGB
+        or tags.get(259, 1) != 1  # uncompressed
+        or tags.get(284, 1) != 1  # interleaved
+        or tags.get(339, 1) not in (1, (1,) * samples)  # unsigned integers
+        or 322 in tags  # tiled
+        or not _names_srgb(im.info.get("icc_profile"))
+    ):
+        return None
+    width, height = tags[256], tags[257]
+    size = width * height * samples * 2
+    offsets, counts = tags.get(273), tags.get(279)
+    if not offsets or not counts or len(offsets) != len(counts):
+        return None
+    chunks = []
+    for offset, count in zip(offsets, counts, strict=True):
+        im.fp.seek(offset)
+        chunks.append(im.fp.read(count))
+    stored = b"".join(chunks)
+    if len(stored) < size:
+        raise ImageError(f"truncated or corrupt image data ({len(stored)} of {size} bytes of samples)")
+    order = "<" if tags.prefix == b"II" else ">"
+    samples16 = np.frombuffer(stored, dtype=f"{order}u2", count=size // 2)
+    return samples16.astype(np.uint16).reshape(height, width, samples)
+
+
+def _orient(plane: np.ndarray, orientation: int | None) -> np.ndarray:
+    """A stored (H, W) plane turned upright as a TIFF/EXIF orientation tag says."""
+    turned = {
+        2: lambda a: a[:, ::-1],
+        3: lambda a: a[::-1, ::-1],
+        4: lambda a: a[::-1],
+        5: lambda a: a.T,
+        6: lambda a: a[::-1].T,
+        7: lambda a: a[::-1, ::-1].T,
+        8: lambda a: a[:, ::-1].T,
+    }.get(orientation or 1, lambda a: a)(plane)
+    return np.ascontiguousarray(turned)
+
+
+def _what_is_lost(im: Image.Image, full_depth: bool = False) -> tuple[str, ...]:
     notes = []
     frames = getattr(im, "n_frames", 1)
     if frames > 1:
         notes.append(f"multi-frame file: only the first of {frames} frames was coloured")
+    if full_depth:
+        return tuple(notes)
     # Pillow has no 16-bit colour or grey+alpha mode: it decodes such PNG and TIFF at 8 bits
     raw = ""  # the raw mode of a PNG's (not yet decoded) tile: "RGB;16B", "LA;16B"
     if im.format == "PNG":
@@ -219,14 +280,12 @@ def to_srgb(im: Image.Image, icc: bytes | None) -> Image.Image:
     converted. 8-bit grey and RGB only (Pillow's colour management); an unreadable profile is
     ignored, as browsers do.
     """
-    if not icc or im.mode not in ("L", "LA", "RGB", "RGBA"):
+    if not icc or im.mode not in ("L", "LA", "RGB", "RGBA") or _names_srgb(icc):
         return im
     from PIL import ImageCms
 
     try:
         profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-        if "srgb" in ImageCms.getProfileDescription(profile).lower():
-            return im
         alpha = im.getchannel("A") if im.mode.endswith("A") else None
         base = im.convert(im.mode[:-1]) if alpha is not None else im
         converted = ImageCms.profileToProfile(base, profile, _srgb_cms_profile(), outputMode="RGB")
@@ -236,6 +295,18 @@ def to_srgb(im: Image.Image, icc: bytes | None) -> Image.Image:
     if alpha is not None:
         converted.putalpha(alpha)
     return converted
+
+
+def _names_srgb(icc: bytes | None) -> bool:
+    """No profile, an sRGB one, or one that cannot be read (ignored, as browsers do)."""
+    if not icc:
+        return True
+    from PIL import ImageCms
+
+    try:
+        return "srgb" in ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(io.BytesIO(icc))).lower()
+    except (OSError, ImageCms.PyCMSError):
+        return True
 
 
 @functools.lru_cache(maxsize=1)

@@ -192,6 +192,27 @@ def _luminance_tables() -> tuple[np.ndarray, np.ndarray]:
     )
 
 
+@functools.lru_cache(maxsize=1)
+def _luminance_tables16() -> np.ndarray:
+    # each channel's share of Y for each 16-bit value: (3, 65536) float32
+    linear = color.srgb_to_linear(np.arange(65536, dtype=np.float64) / 65535.0)
+    return (linear[None, :] * np.asarray(color.RGB_TO_XYZ[1])[:, None]).astype(np.float32)
+
+
+def luminance16(rgb: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint16 sRGB -> (H, W) uint16 grey with the same CIE L: a 48-bit scan's grey."""
+    shares = _luminance_tables16()
+    height, width = rgb.shape[:2]
+    out = np.empty((height, width), dtype=np.uint16)
+    for y0, y1 in _strips(height, width):
+        part = rgb[y0:y1]
+        y = np.take(shares[0], part[..., 0])
+        y += np.take(shares[1], part[..., 1])
+        y += np.take(shares[2], part[..., 2])
+        out[y0:y1] = np.rint(color.linear_to_srgb(np.clip(y, 0.0, 1.0)) * 65535.0)
+    return out
+
+
 def luminance8(rgb: np.ndarray) -> np.ndarray:
     """(H, W, 3) uint8 sRGB -> (H, W) uint8 grey with the same CIE L: a colour photo's grey."""
     shares, to_grey = _luminance_tables()

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tifffile
 from PIL import Image, ImageCms
 from skimage import data
 
@@ -48,6 +49,8 @@ def photo_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     Image.fromarray(camera.astype(np.uint16) * 257).save(root / "family" / "1950s" / "camera16.png")
     Image.fromarray(camera.astype(np.uint16) * 257).save(root / "family" / "1950s" / "camera16.tif")
     Image.fromarray(camera.astype(np.uint16) * 257).save(root / "family" / "1950s" / "scan16.jp2")
+    scan48 = np.dstack([camera, camera * 0.9, camera * 0.8]).astype(np.uint16) * 257
+    tifffile.imwrite(root / "family" / "1950s" / "scan48.tif", scan48, photometric="rgb")
     Image.fromarray(astronaut).save(root / "family" / "phone.heic")
     frames = [Image.fromarray(np.roll(camera, 40 * i, 1)) for i in range(2)]
     frames[0].save(root / "family" / "animated.gif", save_all=True, append_images=frames[1:])
@@ -93,7 +96,8 @@ def test_a_folder_tree_becomes_a_mirrored_tree_of_colour_photos(
     assert _png_bit_depth(out / "family" / "1950s" / "scan16.png") == 16
     animated = next(r for r in records if r["input"].endswith("animated.gif"))
     assert "only the first of 2 frames" in animated["note"]
-    assert Image.open(out / "family" / "1950s" / "camera16.tif").tag_v2[258] == (16, 16, 16)
+    for scan in ("camera16.tif", "scan48.tif"):
+        assert Image.open(out / "family" / "1950s" / scan).tag_v2[258] == (16, 16, 16), scan
     stderr = run.stderr.decode()
     assert "on cpu" in stderr  # which device ran
     assert "failed: " in stderr and "coloured, 0 skipped, 3 failed" in stderr

@@ -316,19 +316,73 @@ def test_an_embedded_grey_profile_is_applied(tmp_path: Path) -> None:
     assert int(imageio.load(broken).grey[0, 0]) == 128
 
 
-def test_sixteen_bit_colour_files_say_they_are_read_at_eight_bits(tmp_path: Path) -> None:
-    rgb16 = (np.dstack([CAMERA, CAMERA // 2, CAMERA // 3]).astype(np.uint16) * 257)[:48, :64]
-    tifffile.imwrite(tmp_path / "scan48.tif", rgb16, photometric="rgb")
+def _scan48() -> np.ndarray:
+    """A 48-bit scan of a B&W print: its tones differ below the 8-bit steps."""
+    ramp = np.linspace(20000, 20000 + 255 * 40, 64 * 48).reshape(48, 64)
+    grey = (ramp + CAMERA[:48, :64] * 4).astype(np.uint16)
+    return np.dstack([grey, grey - 900, grey - 1800])  # a warm-toned print
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        {},
+        {"byteorder": ">", "rowsperstrip": 5},
+        {"extrasamples": "unassalpha"},
+        *({"metadata": None, "extratags": [(274, "H", 1, turn, True)]} for turn in range(2, 9)),
+    ],
+    ids=["plain", "big-endian-strips", "alpha", *(f"orientation-{turn}" for turn in range(2, 9))],
+)
+def test_a_48_bit_tiff_scan_is_read_at_its_full_16_bits(tmp_path: Path, stored: dict) -> None:
+    rgb16 = _scan48()
+    alpha16 = (np.arange(48 * 64).reshape(48, 64) * 21).astype(np.uint16)
+    pixels = np.dstack([rgb16, alpha16]) if "extrasamples" in stored else rgb16
+    tifffile.imwrite(tmp_path / "scan48.tif", pixels, photometric="rgb", **stored)
+    picture = imageio.load(tmp_path / "scan48.tif")
+    assert picture.deep and picture.notes == ()
+    # as Pillow turns (and reads) the 8-bit copy of the same scan
+    tifffile.imwrite(tmp_path / "scan24.tif", (pixels >> 8).astype(np.uint8), photometric="rgb", **stored)
+    eight = imageio.load(tmp_path / "scan24.tif")
+    assert picture.size == eight.size
+    assert np.abs(picture.grey.astype(np.int32) / 257 - eight.grey).max() <= 1.5
+    assert len(np.unique(picture.grey)) > 2 * len(np.unique(eight.grey))  # the tones between the steps
+    if "extrasamples" in stored:
+        assert np.array_equal(picture.alpha, eight.alpha)
+    else:
+        assert picture.alpha is None
+    # the grey has the scan's CIE L
+    lightness = color.rgb_to_lab(rgb16 / 65535.0)[..., 0]
+    if not stored.get("extratags"):
+        assert np.abs(_lightness(picture.grey) - lightness).max() < 0.01
+
+
+def test_sixteen_bit_colour_files_pillow_reads_at_8_bits_say_so(tmp_path: Path) -> None:
+    rgb16 = _scan48()
+    from photos import rgb_icc_profile
+
+    tifffile.imwrite(tmp_path / "deflate48.tif", rgb16, photometric="rgb", compression="zlib")
+    # another colour space: Pillow converts its 8-bit reading to sRGB, right tones before depth
+    linear = rgb_icc_profile(1.0, "linear rgb")
+    tifffile.imwrite(tmp_path / "linear48.tif", rgb16, photometric="rgb", iccprofile=linear)
     deep = imageio.Picture(rgb16[..., 0], None, "png")
     write_atomic(tmp_path / "scan48.png", lambda fh: imageio.encode(deep, rgb16, "png", 90, fh))
     lost = "16-bit colour file: read and written at 8 bits per channel"
-    for name in ("scan48.tif", "scan48.png"):
-        assert imageio.load(tmp_path / name).notes == (lost,), name
+    for name in ("deflate48.tif", "linear48.tif", "scan48.png"):
+        picture = imageio.load(tmp_path / name)
+        assert picture.notes == (lost,) and not picture.deep, name
     # what Pillow reads in full says nothing: 8-bit colour, 16-bit grey
     Image.fromarray(rgb16[..., 0]).save(tmp_path / "grey16.png")
     Image.fromarray((rgb16 >> 8).astype(np.uint8)).save(tmp_path / "rgb8.tif")
     for name in ("grey16.png", "rgb8.tif"):
         assert imageio.load(tmp_path / name).notes == (), name
+
+
+def test_a_48_bit_scan_cut_short_is_a_clear_error(tmp_path: Path) -> None:
+    tifffile.imwrite(tmp_path / "scan48.tif", _scan48(), photometric="rgb")
+    whole = (tmp_path / "scan48.tif").read_bytes()
+    (tmp_path / "cut.tif").write_bytes(whole[: len(whole) - 3000])
+    with pytest.raises(imageio.ImageError, match="truncated"):
+        imageio.load(tmp_path / "cut.tif")
 
 
 def test_evaluate_reads_a_tagged_photo_in_srgb_as_colorize_does(tmp_path: Path) -> None:

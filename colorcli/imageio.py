@@ -60,6 +60,7 @@ OUTPUT_FORMATS = {
 }
 _FORMAT_NAMES = {"JPEG": "jpg", "MPO": "jpg", "PNG": "png", "WEBP": "webp", "TIFF": "tiff", "BMP": "bmp"}
 _SIXTEEN_BIT_FORMATS = frozenset({"png", "tiff"})
+_DEEP_TIFF_COMPRESSIONS = (1, 8, 32946)  # none, and deflate (Adobe's code and the old one)
 _ORIENTATION = 0x0112
 _X_RESOLUTION = 282
 _XMP_TIFF_TAG = 700
@@ -190,9 +191,10 @@ def from_pil(im: Image.Image) -> Picture:
 
 def _deep_rgb_tiff(im: Image.Image) -> np.ndarray | None:
     """A 48- or 64-bit RGB(A) TIFF's samples at their full 16 bits, (H, W, 3 or 4) as stored
-    (not yet turned upright), where Pillow would decode them at 8: uncompressed, interleaved
-    strips of unsigned samples in sRGB, as scanners write 48-bit scans by default. None for any
-    other TIFF (compressed, planar, tiled, another colour profile), which Pillow reads at 8 bits.
+    (not yet turned upright), where Pillow would decode them at 8: interleaved strips of
+    unsigned samples in sRGB, uncompressed as scanners write 48-bit scans by default, or
+    deflated (Photoshop's "ZIP"). None for any other TIFF (LZW, planar, tiled, another colour
+    profile), which Pillow reads at 8 bits.
     """
     tags = im.tag_v2
     bits = tags.get(258)
@@ -203,7 +205,8 @@ def _deep_rgb_tiff(im: Image.Image) -> np.ndarray | None:
         or set(bits) != {16}
         or tuple(extra if isinstance(extra, tuple) else (extra,)) != ((2,) if samples == 4 else ())
         or tags.get(262) != 2  # RGB
-        or tags.get(259, 1) != 1  # uncompressed
+        or tags.get(259, 1) not in _DEEP_TIFF_COMPRESSIONS
+        or tags.get(317, 1) not in (1, 2)  # no predictor, or horizontal differencing
         or tags.get(284, 1) != 1  # interleaved
         or tags.get(339, 1) not in (1, (1,) * samples)  # unsigned integers
         or 322 in tags  # tiled
@@ -215,16 +218,24 @@ def _deep_rgb_tiff(im: Image.Image) -> np.ndarray | None:
     offsets, counts = tags.get(273), tags.get(279)
     if not offsets or not counts or len(offsets) != len(counts):
         return None
+    deflated = tags.get(259, 1) != 1
     chunks = []
-    for offset, count in zip(offsets, counts, strict=True):
-        im.fp.seek(offset)
-        chunks.append(im.fp.read(count))
+    try:
+        for offset, count in zip(offsets, counts, strict=True):
+            im.fp.seek(offset)
+            chunk = im.fp.read(count)
+            chunks.append(zlib.decompress(chunk) if deflated else chunk)
+    except zlib.error as exc:
+        raise ImageError(f"truncated or corrupt image data ({exc})") from None
     stored = b"".join(chunks)
     if len(stored) < size:
         raise ImageError(f"truncated or corrupt image data ({len(stored)} of {size} bytes of samples)")
     order = "<" if tags.prefix == b"II" else ">"
-    samples16 = np.frombuffer(stored, dtype=f"{order}u2", count=size // 2)
-    return samples16.astype(np.uint16).reshape(height, width, samples)
+    pixels = np.frombuffer(stored, dtype=f"{order}u2", count=size // 2).astype(np.uint16)
+    pixels = pixels.reshape(height, width, samples)
+    if tags.get(317, 1) == 2:  # each sample stored as its difference from its left neighbour's
+        pixels = np.cumsum(pixels, axis=1, dtype=np.uint16)
+    return pixels
 
 
 def _orient(plane: np.ndarray, orientation: int | None) -> np.ndarray:

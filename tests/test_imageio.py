@@ -328,10 +328,11 @@ def _scan48() -> np.ndarray:
     [
         {},
         {"byteorder": ">", "rowsperstrip": 5},
+        {"compression": "zlib", "predictor": True, "rowsperstrip": 7},  # Photoshop's "ZIP"
         {"extrasamples": "unassalpha"},
         *({"metadata": None, "extratags": [(274, "H", 1, turn, True)]} for turn in range(2, 9)),
     ],
-    ids=["plain", "big-endian-strips", "alpha", *(f"orientation-{turn}" for turn in range(2, 9))],
+    ids=["plain", "big-endian-strips", "deflate", "alpha", *(f"orientation-{turn}" for turn in range(2, 9))],
 )
 def test_a_48_bit_tiff_scan_is_read_at_its_full_16_bits(tmp_path: Path, stored: dict) -> None:
     rgb16 = _scan48()
@@ -360,14 +361,14 @@ def test_sixteen_bit_colour_files_pillow_reads_at_8_bits_say_so(tmp_path: Path) 
     rgb16 = _scan48()
     from photos import rgb_icc_profile
 
-    tifffile.imwrite(tmp_path / "deflate48.tif", rgb16, photometric="rgb", compression="zlib")
+    tifffile.imwrite(tmp_path / "tiled48.tif", rgb16, photometric="rgb", tile=(16, 16))
     # another colour space: Pillow converts its 8-bit reading to sRGB, right tones before depth
     linear = rgb_icc_profile(1.0, "linear rgb")
     tifffile.imwrite(tmp_path / "linear48.tif", rgb16, photometric="rgb", iccprofile=linear)
     deep = imageio.Picture(rgb16[..., 0], None, "png")
     write_atomic(tmp_path / "scan48.png", lambda fh: imageio.encode(deep, rgb16, "png", 90, fh))
     lost = "16-bit colour file: read and written at 8 bits per channel"
-    for name in ("deflate48.tif", "linear48.tif", "scan48.png"):
+    for name in ("tiled48.tif", "linear48.tif", "scan48.png"):
         picture = imageio.load(tmp_path / name)
         assert picture.notes == (lost,) and not picture.deep, name
     # what Pillow reads in full says nothing: 8-bit colour, 16-bit grey
@@ -377,8 +378,9 @@ def test_sixteen_bit_colour_files_pillow_reads_at_8_bits_say_so(tmp_path: Path) 
         assert imageio.load(tmp_path / name).notes == (), name
 
 
-def test_a_48_bit_scan_cut_short_is_a_clear_error(tmp_path: Path) -> None:
-    tifffile.imwrite(tmp_path / "scan48.tif", _scan48(), photometric="rgb")
+@pytest.mark.parametrize("compression", [None, "zlib"])
+def test_a_48_bit_scan_cut_short_is_a_clear_error(tmp_path: Path, compression: str | None) -> None:
+    tifffile.imwrite(tmp_path / "scan48.tif", _scan48(), photometric="rgb", compression=compression)
     whole = (tmp_path / "scan48.tif").read_bytes()
     (tmp_path / "cut.tif").write_bytes(whole[: len(whole) - 3000])
     with pytest.raises(imageio.ImageError, match="truncated"):

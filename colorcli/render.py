@@ -201,27 +201,26 @@ def _luminance_tables16() -> np.ndarray:
 
 def luminance16(rgb: np.ndarray) -> np.ndarray:
     """(H, W, 3) uint16 sRGB -> (H, W) uint16 grey with the same CIE L: a 48-bit scan's grey."""
-    shares = _luminance_tables16()
-    height, width = rgb.shape[:2]
-    out = np.empty((height, width), dtype=np.uint16)
-    for y0, y1 in _strips(height, width):
-        part = rgb[y0:y1]
-        y = np.take(shares[0], part[..., 0])
-        y += np.take(shares[1], part[..., 1])
-        y += np.take(shares[2], part[..., 2])
-        out[y0:y1] = np.rint(color.linear_to_srgb(np.clip(y, 0.0, 1.0)) * 65535.0)
+    out = np.empty(rgb.shape[:2], dtype=np.uint16)
+    for rows, y in _luminance_strips(rgb, _luminance_tables16()):
+        out[rows] = np.rint(color.linear_to_srgb(np.clip(y, 0.0, 1.0)) * 65535.0)
     return out
 
 
 def luminance8(rgb: np.ndarray) -> np.ndarray:
     """(H, W, 3) uint8 sRGB -> (H, W) uint8 grey with the same CIE L: a colour photo's grey."""
     shares, to_grey = _luminance_tables()
-    height, width = rgb.shape[:2]
-    out = np.empty((height, width), dtype=np.uint8)
-    for y0, y1 in _strips(height, width):
+    out = np.empty(rgb.shape[:2], dtype=np.uint8)
+    for rows, y in _luminance_strips(rgb, shares):
+        np.take(to_grey, y, out=out[rows], mode="clip")
+    return out
+
+
+def _luminance_strips(rgb: np.ndarray, shares: np.ndarray) -> Iterator[tuple[slice, np.ndarray]]:
+    """Strip by strip, each pixel's Y from the channels' ``shares`` tables (one row per channel)."""
+    for y0, y1 in _strips(*rgb.shape[:2]):
         part = rgb[y0:y1]
         y = np.take(shares[0], part[..., 0])
         y += np.take(shares[1], part[..., 1])
         y += np.take(shares[2], part[..., 2])
-        np.take(to_grey, y, out=out[y0:y1], mode="clip")
-    return out
+        yield slice(y0, y1), y

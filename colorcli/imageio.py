@@ -211,6 +211,7 @@ def _deep_rgb_tiff(im: Image.Image) -> np.ndarray | None:
         or tags.get(339, 1) not in (1, (1,) * samples)  # unsigned integers
         or 322 in tags  # tiled
         or not _names_srgb(im.info.get("icc_profile"))
+        or im.fp is None  # decoded already (by the caller's load()), at Pillow's 8 bits
     ):
         return None
     width, height = tags[256], tags[257]

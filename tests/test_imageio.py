@@ -368,8 +368,11 @@ def test_sixteen_bit_colour_files_pillow_reads_at_8_bits_say_so(tmp_path: Path) 
     deep = imageio.Picture(rgb16[..., 0], None, "png")
     write_atomic(tmp_path / "scan48.png", lambda fh: imageio.encode(deep, rgb16, "png", 90, fh))
     lost = "16-bit colour file: read and written at 8 bits per channel"
-    for name in ("tiled48.tif", "linear48.tif", "scan48.png"):
-        picture = imageio.load(tmp_path / name)
+    tifffile.imwrite(tmp_path / "loaded48.tif", rgb16, photometric="rgb")
+    loaded = Image.open(tmp_path / "loaded48.tif")
+    loaded.load()  # an API caller's image, decoded by Pillow before colorcli sees it
+    for name in ("tiled48.tif", "linear48.tif", "scan48.png", loaded):
+        picture = imageio.from_pil(name) if name is loaded else imageio.load(tmp_path / name)
         assert picture.notes == (lost,) and not picture.deep, name
     # what Pillow reads in full says nothing: 8-bit colour, 16-bit grey
     Image.fromarray(rgb16[..., 0]).save(tmp_path / "grey16.png")

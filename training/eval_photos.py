@@ -1,11 +1,13 @@
 """Write the model card's two evaluation sets, so its figures can be measured again.
 
     python training/eval_photos.py /tmp/eval     # -> /tmp/eval/heldout (8 photos), /tmp/eval/val (269)
-    colorcli evaluate /tmp/eval/heldout --hues   # and /tmp/eval/val
+    colorcli evaluate /tmp/eval/heldout --hues   # and /tmp/eval/val, /tmp/eval/val-things (209)
 
 ``heldout/``: the colour sample photos of scikit-image, scikit-learn and matplotlib, which no
 training archive holds (``../shared/data/README.md`` checked that), as lossless PNG.
 ``val/``: up to 60 photos from each archive's own ``val/`` split, evenly spread over it.
+``val-things/``: the same without people128's: where red is in things, not in lips and skin
+(half of ``val/``'s red pixels), the set to judge "red things red" on.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from PIL import Image
 
 ARCHIVES = ("imagenette160", "intel-scenes128", "flowers128", "tinyimagenet64", "people128")
 VAL_PER_ARCHIVE = 60
+PEOPLE = "people128"
 
 
 def heldout_photos() -> list[tuple[str, np.ndarray]]:
@@ -47,11 +50,13 @@ def main() -> None:
     heldout.mkdir(parents=True, exist_ok=True)
     for name, pixels in heldout_photos():
         Image.fromarray(pixels).save(heldout / f"{name}.png")
-    val = args.folder / "val"
-    val.mkdir(parents=True, exist_ok=True)
+    val, things = args.folder / "val", args.folder / "val-things"
     for name in ARCHIVES:
-        extract_spread(args.data / f"{name}.tar.gz", val, VAL_PER_ARCHIVE, within="/val/")
-    print(f"{heldout}: {len(list(heldout.iterdir()))} photos; {val}: {len(list(val.iterdir()))} photos")
+        for folder in (val, things) if name != PEOPLE else (val,):
+            folder.mkdir(parents=True, exist_ok=True)
+            extract_spread(args.data / f"{name}.tar.gz", folder, VAL_PER_ARCHIVE, within="/val/")
+    for folder in (heldout, val, things):
+        print(f"{folder}: {len(list(folder.iterdir()))} photos")
 
 
 if __name__ == "__main__":

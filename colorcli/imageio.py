@@ -1,7 +1,8 @@
 """Reading photos as grey + alpha + metadata, and writing colour results atomically.
 
 Decoding turns every supported mode into an upright grey plane with the photo's CIE L (8 or
-16 bits), an optional alpha plane and the metadata worth keeping. Encoding writes 8-bit
+16 bits), an optional alpha plane and the metadata worth keeping; a 48-bit TIFF scan's samples,
+which Pillow decodes at 8 bits, are read by a small reader of its own. Encoding writes 8-bit
 results with Pillow and 16-bit RGB(A) PNG and TIFF with small writers of its own (Pillow has
 no 16-bit colour mode), always tagged sRGB, through a temporary file in the target folder
 renamed into place.
@@ -210,7 +211,7 @@ def _deep_rgb_tiff(im: Image.Image) -> np.ndarray | None:
         or tags.get(284, 1) != 1  # interleaved
         or tags.get(339, 1) not in (1, (1,) * samples)  # unsigned integers
         or 322 in tags  # tiled
-        or not _names_srgb(im.info.get("icc_profile"))
+        or not _reads_as_srgb(im.info.get("icc_profile"))
         or im.fp is None  # decoded already (by the caller's load()), at Pillow's 8 bits
     ):
         return None
@@ -220,22 +221,27 @@ def _deep_rgb_tiff(im: Image.Image) -> np.ndarray | None:
     if not offsets or not counts or len(offsets) != len(counts):
         return None
     deflated = tags.get(259, 1) != 1
-    chunks = []
+    stored, filled = bytearray(size), 0
+    view = memoryview(stored)
     try:
         for offset, count in zip(offsets, counts, strict=True):
             im.fp.seek(offset)
-            chunk = im.fp.read(count)
-            chunks.append(zlib.decompress(chunk) if deflated else chunk)
+            if deflated:
+                # never more than the header's size: a deflated strip cannot be a decompression bomb
+                chunk = zlib.decompressobj().decompress(im.fp.read(count), size - filled)
+                view[filled : filled + len(chunk)] = chunk
+                filled += len(chunk)
+            else:
+                filled += im.fp.readinto(view[filled : filled + min(count, size - filled)])
     except zlib.error as exc:
         raise ImageError(f"truncated or corrupt image data ({exc})") from None
-    stored = b"".join(chunks)
-    if len(stored) < size:
-        raise ImageError(f"truncated or corrupt image data ({len(stored)} of {size} bytes of samples)")
+    if filled < size:
+        raise ImageError(f"truncated or corrupt image data ({filled} of {size} bytes of samples)")
     order = "<" if tags.prefix == b"II" else ">"
-    pixels = np.frombuffer(stored, dtype=f"{order}u2", count=size // 2).astype(np.uint16)
+    pixels = np.frombuffer(stored, dtype=f"{order}u2").astype(np.uint16, copy=False)
     pixels = pixels.reshape(height, width, samples)
     if tags.get(317, 1) == 2:  # each sample stored as its difference from its left neighbour's
-        pixels = np.cumsum(pixels, axis=1, dtype=np.uint16)
+        np.cumsum(pixels, axis=1, dtype=np.uint16, out=pixels)
     return pixels
 
 
@@ -292,7 +298,7 @@ def to_srgb(im: Image.Image, icc: bytes | None) -> Image.Image:
     converted. 8-bit grey and RGB only (Pillow's colour management); an unreadable profile is
     ignored, as browsers do.
     """
-    if not icc or im.mode not in ("L", "LA", "RGB", "RGBA") or _names_srgb(icc):
+    if not icc or im.mode not in ("L", "LA", "RGB", "RGBA") or _reads_as_srgb(icc):
         return im
     from PIL import ImageCms
 
@@ -309,8 +315,9 @@ def to_srgb(im: Image.Image, icc: bytes | None) -> Image.Image:
     return converted
 
 
-def _names_srgb(icc: bytes | None) -> bool:
-    """No profile, an sRGB one, or one that cannot be read (ignored, as browsers do)."""
+def _reads_as_srgb(icc: bytes | None) -> bool:
+    """The pixels are read as sRGB: no profile, an sRGB one, or one that cannot be read (ignored,
+    as browsers do)."""
     if not icc:
         return True
     from PIL import ImageCms

@@ -211,7 +211,7 @@ def _deep_rgb_tiff(im: Image.Image) -> np.ndarray | None:
         or tags.get(284, 1) != 1  # interleaved
         or tags.get(339, 1) not in (1, (1,) * samples)  # unsigned integers
         or 322 in tags  # tiled
-        or not _reads_as_srgb(im.info.get("icc_profile"))
+        or _foreign_profile(im.info.get("icc_profile")) is not None
         or im.fp is None  # decoded already (by the caller's load()), at Pillow's 8 bits
     ):
         return None
@@ -298,12 +298,12 @@ def to_srgb(im: Image.Image, icc: bytes | None) -> Image.Image:
     converted. 8-bit grey and RGB only (Pillow's colour management); an unreadable profile is
     ignored, as browsers do.
     """
-    if not icc or im.mode not in ("L", "LA", "RGB", "RGBA") or _reads_as_srgb(icc):
+    profile = _foreign_profile(icc) if im.mode in ("L", "LA", "RGB", "RGBA") else None
+    if profile is None:
         return im
     from PIL import ImageCms
 
     try:
-        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
         alpha = im.getchannel("A") if im.mode.endswith("A") else None
         base = im.convert(im.mode[:-1]) if alpha is not None else im
         converted = ImageCms.profileToProfile(base, profile, _srgb_cms_profile(), outputMode="RGB")
@@ -315,17 +315,18 @@ def to_srgb(im: Image.Image, icc: bytes | None) -> Image.Image:
     return converted
 
 
-def _reads_as_srgb(icc: bytes | None) -> bool:
-    """The pixels are read as sRGB: no profile, an sRGB one, or one that cannot be read (ignored,
-    as browsers do)."""
+def _foreign_profile(icc: bytes | None) -> Any:
+    """The photo's ICC profile when its pixels are not to be read as sRGB; None for no profile,
+    an sRGB one, or one that cannot be read (ignored, as browsers do)."""
     if not icc:
-        return True
+        return None
     from PIL import ImageCms
 
     try:
-        return "srgb" in ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(io.BytesIO(icc))).lower()
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        return None if "srgb" in ImageCms.getProfileDescription(profile).lower() else profile
     except (OSError, ImageCms.PyCMSError):
-        return True
+        return None
 
 
 @functools.lru_cache(maxsize=1)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import pickle
 import random
 import tarfile
@@ -42,11 +43,15 @@ class Record:
     split: str  # "train" or "val"
     payload: bytes | str | np.ndarray
 
-    def open(self) -> Image.Image:
+    def open(self, draft: int = 0) -> Image.Image:
+        """The decoded image; a JPEG with ``draft`` decoded at the smallest DCT scale that keeps
+        both sides at least that long (much faster for a large photo; Pillow's ``draft``)."""
         if isinstance(self.payload, np.ndarray):
             return Image.fromarray(self.payload)
         src = io.BytesIO(self.payload) if isinstance(self.payload, bytes) else self.payload
         with Image.open(src) as im:
+            if draft:
+                im.draft("RGB", (draft, draft))
             im.load()
             return im
 
@@ -58,7 +63,7 @@ def to_rgb(im: Image.Image) -> Image.Image:
         arr = np.asarray(im, dtype=np.float32)
         peak = 65535.0 if arr.max() > 255 else 255.0
         im = Image.fromarray(np.clip(arr / peak * 255.0 + 0.5, 0, 255).astype(np.uint8))
-    if im.mode in ("P", "LA", "PA", "RGBA") and im.mode != "RGB":
+    if im.mode in ("P", "LA", "PA", "RGBA"):
         im = im.convert("RGBA").convert("RGB")
     return im.convert("RGB")
 
@@ -106,9 +111,8 @@ def _from_folder(root: Path, val_fraction: float) -> list[Record]:
         if real in seen:
             continue
         seen.add(real)
-        out.append(
-            Record(f"{root.name}/{rel.as_posix()}", _split_of(rel.parts[:-1], str(rel), val_fraction), str(p))
-        )
+        name = rel.as_posix()  # "/" on every OS: the split hashes it
+        out.append(Record(f"{root.name}/{name}", _split_of(rel.parts[:-1], name, val_fraction), str(p)))
     return out
 
 
@@ -136,16 +140,25 @@ def _from_tar(path: Path, val_fraction: float, inner: str = "") -> list[Record]:
 
 
 def _from_cifar_batches(root: Path) -> list[Record]:
+    """The batches' images, each keyed by its class's name (``batches.meta``) as a folder, so
+    :func:`class_of` reads it as it reads CIFAR's image-folder archives."""
+    meta = root / "batches.meta"
+    classes: list[str] = []
+    if meta.is_file():
+        with open(meta, "rb") as fh:
+            classes = [c.decode() for c in pickle.load(fh, encoding="bytes").get(b"label_names", [])]
     out = []
     for batch in sorted(root.glob("data_batch_*")) + sorted(root.glob("test_batch")):
         with open(batch, "rb") as fh:
             d = pickle.load(fh, encoding="bytes")
         pixels = np.asarray(d[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
         names = d.get(b"filenames") or [f"{i:05d}".encode() for i in range(len(pixels))]
+        labels = [classes[i] if i < len(classes) else str(i) for i in d.get(b"labels", [])]
+        labels += ["unlabelled"] * (len(pixels) - len(labels))
         split = "val" if batch.name == "test_batch" else "train"
         out += [
-            Record(f"{root.name}/{batch.name}/{n.decode()}", split, np.ascontiguousarray(px))
-            for n, px in zip(names, pixels, strict=True)
+            Record(f"{root.name}/{batch.name}/{label}/{n.decode()}", split, np.ascontiguousarray(px))
+            for n, label, px in zip(names, labels, pixels, strict=True)
         ]
     return out
 
@@ -214,9 +227,7 @@ def mean_chroma(rgb: np.ndarray) -> float:
 def _inspect(record: Record) -> str | None:
     """None for a usable image, else the reason it is skipped."""
     try:
-        im = record.open()
-        im.draft("RGB", (64, 64))  # JPEG: decode at reduced size, enough to judge colour
-        im = to_rgb(im)
+        im = to_rgb(record.open(draft=64))  # enough to judge colour
         im.thumbnail((64, 64))
     except Exception as exc:  # any decoder error means the file is unusable, whatever its type
         return f"unreadable ({type(exc).__name__}: {exc})"
@@ -306,9 +317,9 @@ class ColourDataset:
 
         rng = random.Random(f"{self.seed}/{self.epoch}/{index}")
         try:
-            im = self.records[index].open()
-            im.draft("RGB", (self.size, self.size))
-            im = to_rgb(im)
+            # a crop of crop_scale of the shorter side must still reach the training size
+            draft = math.ceil(self.size / self.crop_scale) if self.augment else self.size
+            im = to_rgb(self.records[index].open(draft))
         except Exception:
             # files were inspected before training, so only one changed since lands here:
             # a black square (a,b = 0) costs one sample instead of the whole run

@@ -202,18 +202,6 @@ class Evaluation:
         return "\n".join(rows)
 
 
-def find_photos(directory: Path) -> list[Path]:
-    """Image files under ``directory`` (recursively, hidden ones left out, as ``colorize`` does),
-    in a stable order."""
-    return sorted(
-        p
-        for p in directory.rglob("*")
-        if p.suffix.lower() in imageio.INPUT_SUFFIXES
-        and not any(part.startswith(".") for part in p.relative_to(directory).parts)
-        and p.is_file()
-    )
-
-
 def load_photo(path: Path, max_side: int | None) -> np.ndarray | None:
     """The photo as 8-bit RGB (H, W, 3), shrunk to ``max_side``; None if it has no colour.
 

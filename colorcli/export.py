@@ -217,12 +217,11 @@ def _check_arguments(
 
 
 def calibration_files(folder: str | Path) -> list[Path]:
-    """Up to :data:`MAX_CALIBRATION_IMAGES` images of ``folder`` (recursively), in name order."""
+    """Up to :data:`MAX_CALIBRATION_IMAGES` images of ``folder`` (:func:`imageio.find_images`)."""
     root = Path(folder)
     if not root.is_dir():
         raise ExportUsageError(f"--calibration {root}: no such folder")
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in INPUT_SUFFIXES and p.is_file())
-    return files[:MAX_CALIBRATION_IMAGES]
+    return imageio.find_images(root)[:MAX_CALIBRATION_IMAGES]
 
 
 def _load_plain_generator(state: dict[str, Any], source: Path) -> Any:

@@ -109,6 +109,18 @@ class Picture:
         return self.grey.size / 1e6
 
 
+def find_images(folder: Path) -> list[Path]:
+    """The image files under ``folder`` (recursively, hidden files and folders left out, as
+    ``colorize`` walks a folder), in a stable order."""
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.suffix.lower() in INPUT_SUFFIXES
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+        and p.is_file()
+    )
+
+
 def load(source: str | Path | BinaryIO, max_megapixels: float = DEFAULT_MAX_MEGAPIXELS) -> Picture:
     """Decode a photo file (or binary stream) into a :class:`Picture`, or raise :class:`ImageError`."""
     try:

@@ -282,11 +282,13 @@ class Trainer:
         init_state = checkpoint.load(cfg.init) if cfg.init else None
         if init_state is not None:
             # the checkpoint fixes the architecture and widths; only a new colour-class head
-            # given beside it still applies
+            # given beside it still applies. Discriminator settings given apply (one that then
+            # does not fit the checkpoint's starts afresh, _warm_start).
             cfg.arch = init_state["arch"]
             head = {k: v for k, v in cfg.generator_args.items() if k in colour_classes.HEAD_ARGS}
             cfg.generator_args = {**init_state["generator_args"], **head}
-            cfg.discriminator_args = dict(init_state.get("discriminator_args") or cfg.discriminator_args)
+            init_disc = init_state.get("discriminator_args") or {}
+            cfg.discriminator_args = {**init_disc, **cfg.discriminator_args}
         cfg.generator_args = registry.generator_args(cfg.arch, **cfg.generator_args)
         self.gen = registry.build_generator(cfg.arch, cfg.generator_args).to(self.device)
         # context follows this run's --disc-context, not the --init checkpoint's discriminator

@@ -23,6 +23,16 @@ def test_tar_is_read_in_place_and_test_folder_validates(tmp_path):
     np.testing.assert_array_equal(np.asarray(records[0].open()), colourful(0, 48))
 
 
+def test_a_large_jpeg_is_decoded_only_as_large_as_training_needs(tmp_path):
+    Image.fromarray(colourful(0, 64)).resize((1600, 1200)).save(tmp_path / "big.jpg")
+    record = data.Record("big.jpg", "train", str(tmp_path / "big.jpg"))
+    assert record.open().size == (1600, 1200)
+    assert record.open(draft=100).size == (200, 150)  # the smallest DCT scale keeping 100 px
+    assert data._inspect(record) is None
+    crops = data.ColourDataset([record], 64, augment=True, crop_scale=0.5)
+    assert crops[0][0].shape[-2:] == (64, 64)
+
+
 def test_a_folder_inside_an_archive_is_read_alone_in_place(tmp_path):
     archive = write_tar(tmp_path / "set.tar.gz", 5, 2)
     records = data.find_records([archive / "set" / "test"])
@@ -36,6 +46,8 @@ def test_cifar_python_batches(tmp_path):
     records = data.find_records([write_cifar_batches(tmp_path / "cifar-10-batches-py", 6, 4)])
     assert [r.split for r in records] == ["train"] * 6 + ["val"] * 4
     np.testing.assert_array_equal(np.asarray(records[0].open()), colourful(0, 32))
+    # each image's class is its label's name, in training and validation alike (--class-weight)
+    assert [data.class_of(r.key) for r in records] == ["airplane", "automobile"] * 5
 
 
 def test_cifar_batches_given_one_level_up_or_still_packed_say_what_to_pass(tmp_path):

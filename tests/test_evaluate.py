@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 from skimage import data
 
-from colorcli import color, metrics, render
+from colorcli import color, imageio, metrics, render
 from colorcli import evaluate as engine
 from colorcli.pipeline import Colorizer
 
@@ -123,8 +123,8 @@ def test_load_photo_skips_grey_and_shrinks_to_max_side(tmp_path: Path) -> None:
     assert engine.load_photo(tmp_path / "camera-rgb.png", 150) is None
 
 
-def test_find_photos_is_recursive_and_sorted(photo_dir: Path) -> None:
-    assert [p.name for p in engine.find_photos(photo_dir)] == [
+def test_find_images_is_recursive_and_sorted(photo_dir: Path) -> None:
+    assert [p.name for p in imageio.find_images(photo_dir)] == [
         "astronaut.png", "broken.jpg", "chelsea.png", "coffee.png", "camera.png", "rocket.png"
     ]  # fmt: skip
 

@@ -330,6 +330,27 @@ def test_init_trains_as_the_checkpoint_was_unless_told_otherwise(folder, tmp_pat
     assert "--init: trained as the checkpoint was: batch-size 2, crop-scale 0.9" in proc.stderr
 
 
+def test_init_keeps_the_checkpoints_architecture_over_a_recipes_and_takes_a_new_discriminator_width(
+    folder, tmp_path
+):
+    # training/README.md: a unet-sn recipe continues a generator filed under unet-patch
+    patch = make_tiny_checkpoint(tmp_path / "patch.pt", arch="unet-patch")
+    (tmp_path / "recipe.toml").write_text('arch = "unet-sn"\n')
+    common = ["--data", str(folder), "--init", str(patch), "--config", str(tmp_path / "recipe.toml")]
+    short = ["--image-size", "32", "--epochs", "1", "--limit", "4"]
+    proc = colorcli("train", *common, "--out", str(tmp_path / "a"), *short)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((tmp_path / "a" / "config.json").read_text())["arch"] == "unet-patch"
+    # a discriminator width given beside --init applies, and that discriminator starts afresh
+    proc = colorcli("train", *common, "--out", str(tmp_path / "b"), "--disc-width", "8", *short)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((tmp_path / "b" / "config.json").read_text())["discriminator_args"]["width"] == 8
+    assert "the discriminator differs from the checkpoint's and starts afresh" in proc.stderr
+    # an architecture asked for by flag is still refused
+    proc = colorcli("train", *common, "--out", str(tmp_path / "c"), "--arch", "unet-sn", *short)
+    assert proc.returncode == 2 and "keeps its own arch unet-patch; drop --arch" in proc.stderr
+
+
 def test_an_init_checkpoint_whose_weights_do_not_fit_is_refused(folder, tmp_path):
     Trainer(tiny_config(folder, tmp_path / "a", limit=4), log=lambda m: None).fit()
     state = checkpoint.load(tmp_path / "a" / "checkpoints" / "last.pt")

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from colorcli.evaluate import Candidate, PhotoScores, evaluate, find_photos, model_candidate
+from colorcli.evaluate import Candidate, PhotoScores, evaluate, model_candidate
+from colorcli.imageio import find_images
 from colorcli.pipeline import Colorizer
 
 SATURATIONS = (0.8, 0.9, 1.0, 1.1, 1.2, 1.3, 1.5)
@@ -44,7 +45,7 @@ def main() -> None:
         for s in SATURATIONS
     ]
     for folder in args.photos:
-        gain, colour, original = per_photo(find_photos(folder), candidates)
+        gain, colour, original = per_photo(find_images(folder), candidates)
         print(f"\n{folder}: {len(original)} photos, render size {args.render_size}, ", end="")
         print(f"context {args.context_size}\n")
         print("| model | PSNR gain over grey | colourfulness × originals |\n|---|---|---|")

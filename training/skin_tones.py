@@ -16,7 +16,8 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from colorcli.evaluate import GREY_NAME, evaluate, find_photos, model_candidate
+from colorcli.evaluate import GREY_NAME, evaluate, model_candidate
+from colorcli.imageio import find_images
 from colorcli.pipeline import Colorizer
 
 GROUPS = {"0": "white", "1": "black", "2": "east Asian", "3": "Indian", "4": "other"}
@@ -51,7 +52,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for label, folder in extract_faces(args.archive, Path(tmp)).items():
-            result, _ = evaluate(find_photos(folder), [candidate])
+            result, _ = evaluate(find_images(folder), [candidate])
             scores = {r.name: r for r in result.results}
             grey, model = scores[GREY_NAME], scores["model"]
             print(

@@ -15,8 +15,9 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from colorcli.evaluate import evaluate, find_photos, model_candidate
+from colorcli.evaluate import evaluate, model_candidate
 from colorcli.export import export_model
+from colorcli.imageio import find_images
 from colorcli.pipeline import Colorizer
 
 
@@ -43,7 +44,7 @@ def main() -> None:
                 for g in args.colour_gain or [1.0]
             ]
         for folder in args.photos:
-            result, _ = evaluate(find_photos(folder), candidates)
+            result, _ = evaluate(find_images(folder), candidates)
             print(f"\n{folder}: {result.photos} photos, render size {args.render_size}\n")
             print(result.markdown("read-off"))
 

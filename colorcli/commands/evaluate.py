@@ -80,7 +80,7 @@ def evaluate(
         usage_error(f"{directory} is not a folder; give a folder of colour photos")
     if grid is not None and grid.suffix.lower() != ".png":
         usage_error(f"--grid {grid}: the sheet is written as PNG; give a file name ending in .png")
-    photos = engine.find_photos(directory)
+    photos = imageio.find_images(directory)
     if not photos:
         fail(f"no photos in {directory} (looked for {', '.join(sorted(imageio.INPUT_SUFFIXES))})")
 

@@ -211,8 +211,9 @@ def train(
     Example: colorcli train --arch unet-sn --data photos/ --out runs/mine --epochs 20
     """
     given = {k: v for k, v in locals().items() if v is not None and k not in ("config", "resume", "force")}
+    flags = dict(given)  # _settings takes the generator's widths out of given
     settings, resume = _settings(given, config, resume, force)
-    _run(settings, resume, force)
+    _run(settings, flags, resume, force)
 
 
 def _settings(
@@ -292,16 +293,16 @@ def _check_writable(run_dir: Path) -> None:
         fail(f"--out {run_dir}: {existing} is not writable; choose another --out")
 
 
-def _check_init_fits(settings: dict[str, Any], state: dict[str, Any]) -> None:
-    """--init keeps the checkpoint's architecture and widths: other ones asked for are an error,
-    not something to drop without a word."""
+def _check_init_fits(init: str, flags: dict[str, Any], state: dict[str, Any]) -> None:
+    """--init keeps the checkpoint's architecture and widths: other ones asked for by flag are
+    an error, not something to drop without a word. A recipe's are not: a recipe written for one
+    architecture also continues a generator filed under another (training/README.md)."""
     own = {"arch": state["arch"], **state["generator_args"]}
-    asked = {"arch": settings.get("arch"), **settings.get("generator_args", {})}
-    clash = [k for k in ("arch", "width", "depth", "blocks") if asked.get(k) not in (None, own.get(k))]
+    clash = [k for k in ("arch", "width", "depth", "blocks") if flags.get(k) not in (None, own.get(k))]
     if clash:
         kept = ", ".join(f"{k} {own.get(k)}" for k in clash)
-        flags = ", ".join(f"--{k}" for k in clash)
-        usage_error(f"--init {settings['init']} keeps its own {kept}; drop {flags} or start without --init")
+        named = ", ".join(f"--{k}" for k in clash)
+        usage_error(f"--init {init} keeps its own {kept}; drop {named} or start without --init")
 
 
 def _inherit_recipe(settings: dict[str, Any], recipe: dict[str, Any], defaults: TrainConfig) -> None:
@@ -315,7 +316,7 @@ def _inherit_recipe(settings: dict[str, Any], recipe: dict[str, Any], defaults: 
         typer.echo(f"--init: trained as the checkpoint was: {listed}", err=True)
 
 
-def _run(settings: dict[str, Any], resume: bool, force: bool) -> None:
+def _run(settings: dict[str, Any], flags: dict[str, Any], resume: bool, force: bool) -> None:
     # torch is imported here, not at module level: the base install has no torch
     try:
         from colorcli import checkpoint, data, trainer
@@ -327,7 +328,7 @@ def _run(settings: dict[str, Any], resume: bool, force: bool) -> None:
     try:
         if settings.get("init"):
             state = checkpoint.load(settings["init"])
-            _check_init_fits(settings, state)
+            _check_init_fits(settings["init"], flags, state)
             _inherit_recipe(settings, recipe_of(state), _DEFAULTS)
         cfg = TrainConfig.from_dict(settings)
         run = trainer.Trainer(cfg, resume=resume)

@@ -21,7 +21,11 @@ def write_atomic(
     wait; thousands of photos: left to the OS). ``replace=False`` raises FileExistsError
     rather than replace a file that appeared meanwhile (another process writing there too).
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:  # a file where a folder is needed; FileExistsError means the result
+        in_the_way = str(path.parent)
+        raise NotADirectoryError(errno.ENOTDIR, "a file is in the way of its folder", in_the_way) from None
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:

@@ -237,6 +237,8 @@ def _deep_rgb_tiff(im: Image.Image) -> np.ndarray | None:
     view = memoryview(stored)
     try:
         for offset, count in zip(offsets, counts, strict=True):
+            if filled >= size:  # zlib reads a max_length of 0 as "no limit"
+                break
             im.fp.seek(offset)
             if deflated:
                 # never more than the header's size: a deflated strip cannot be a decompression bomb
@@ -609,8 +611,3 @@ def _tiff_rational(value: float) -> bytes:
     """``value`` as a TIFF RATIONAL: the nearest fraction whose terms both fit in 32 bits."""
     fraction = Fraction(float(value)).limit_denominator(max(1, 0xFFFFFFFF // max(1, math.ceil(value))))
     return struct.pack("<II", fraction.numerator, fraction.denominator)
-
-
-def read_stream(stream: BinaryIO) -> io.BytesIO:
-    """All of a (non-seekable) stream in memory, so Pillow can seek in it."""
-    return io.BytesIO(stream.read())

@@ -110,6 +110,14 @@ def parse(props: dict[str, str]) -> ModelInfo:
         if isinstance(exc, ModelFormatError):
             raise
         raise ModelFormatError(f"colorcli metadata is incomplete or malformed: {exc}") from None
+    theirs = {"l_scale": info.l_scale, "l_offset": info.l_offset, "ab_scale": info.ab_scale}
+    if differ := [
+        f"{k} {v}, not {color.NORMALISATION[k]}" for k, v in theirs.items() if v != color.NORMALISATION[k]
+    ]:
+        # the pipeline normalises with colorcli's own constants: another model's colours would be wrong
+        raise ModelFormatError(
+            f"the model normalises L and a,b otherwise ({', '.join(differ)}); this colorcli cannot run it"
+        )
     if info.render_size < 8:
         raise ModelFormatError(f"render size {info.render_size} in the model's metadata is not usable")
     if not 0 < info.colour_gain <= 4:

@@ -99,26 +99,27 @@ def discover(
                 yield Result(raw, None, "failed", "the pattern matches no files")
             ours = _outputs_among(matches, output, fmt)
             for match in matches:
-                if os.path.abspath(match) not in ours:
+                if os.path.realpath(match) not in ours:
                     yield from discover([match], output, fmt, recursive)
         else:
             yield Result(raw, None, "failed", "no such file or folder")
 
 
 def _outputs_among(matches: list[str], output: Path | None, fmt: str) -> set[str]:
-    """The matches of a pattern that this run writes itself, as absolute paths: what lies under
-    ``output``, or else each match's default result (and --compare picture) beside it. A rerun
-    of ``colorize 'scans/*.jpg'`` must not colour the last run's results."""
+    """The matches of a pattern that this run writes itself, as real paths (symbolic links
+    followed): what lies under ``output``, or else each match's default result (and --compare
+    picture) beside it. A rerun of ``colorize 'scans/*.jpg'`` must not colour the last run's
+    results."""
     if output is not None:
         root = output.resolve()
-        return {os.path.abspath(m) for m in matches if Path(m).resolve().is_relative_to(root)}
+        return {os.path.realpath(m) for m in matches if Path(m).resolve().is_relative_to(root)}
     ours = set()
     for match in map(Path, matches):
         if match.is_dir():
             ours.add(str(default_output(match)))
         else:
             target = _loose_job(match, None, fmt).target
-            ours.update(os.path.abspath(t) for t in (target, compare_path(target)))
+            ours.update(os.path.realpath(t) for t in (target, compare_path(target)))
     return ours
 
 
@@ -390,13 +391,17 @@ class Colorizer:
         name: str = "-",
     ) -> Result:
         """Colour one encoded image from ``source`` into ``out`` (for pipes). The :class:`Result`
-        names the input ``name`` and the output ``-``; a bad image raises :class:`imageio.ImageError`."""
+        names the input ``name`` and the output ``-``; an image that cannot be read or encoded
+        raises :class:`imageio.ImageError`."""
         started = time.perf_counter()
         picture = imageio.load(source, self.max_megapixels)
         (ab,) = self._predict([self._model_inputs(picture)])
         out_format = imageio.output_format(picture.format, fmt)
         rgb = self._render(picture, ab, imageio.keeps_sixteen_bits(picture, out_format))
-        imageio.encode(picture, rgb, out_format, quality, out)
+        try:
+            imageio.encode(picture, rgb, out_format, quality, out)
+        except Exception as exc:  # as _finish reports an encoder refusing one odd image
+            raise imageio.ImageError(f"cannot encode: {type(exc).__name__}: {exc}") from None
         note = "; ".join(imageio.notes_for(picture, out_format)) or None
         return Result(name, "-", "ok", None, _ms(started), round(picture.megapixels, 3), note)
 
@@ -537,9 +542,7 @@ class Colorizer:
         upsampled = render.upsample_ab(ab, picture.size, self.saturation * self.model.info.colour_gain)
         if sixteen_bits:
             return render.render16(picture.grey, upsampled)
-        grey = picture.grey
-        if picture.deep:
-            grey = ((grey.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+        grey = _eight_bits(picture.grey) if picture.deep else picture.grey
         return render.render8(grey, upsampled, picture.alpha)
 
     def _prepare(self, job: Job, options: WriteOptions) -> _Prepared | Result:
@@ -574,8 +577,13 @@ class Colorizer:
                 )
             if options.compare:
                 side = _side_by_side(picture, rgb)
-                save = imageio.OUTPUT_FORMATS[fmt][0]
-                _write_new(compare_path(job.target), lambda fh: side.save(fh, format=save), options)
+                save = functools.partial(
+                    side.save,
+                    format=imageio.OUTPUT_FORMATS[fmt][0],
+                    quality=options.quality,
+                    icc_profile=imageio.srgb_profile(),
+                )
+                _write_new(compare_path(job.target), save, options)
         except FileExistsError as exc:
             return _failed(
                 job,
@@ -617,15 +625,18 @@ def compare_path(target: Path) -> Path:
 
 
 def _side_by_side(picture: imageio.Picture, rgb: Image.Image | np.ndarray) -> Image.Image:
-    colour = (
-        rgb.convert("RGB") if isinstance(rgb, Image.Image) else Image.fromarray((rgb >> 8).astype(np.uint8))
-    )
-    grey = picture.grey if not picture.deep else (picture.grey >> 8).astype(np.uint8)
+    colour = rgb.convert("RGB") if isinstance(rgb, Image.Image) else Image.fromarray(_eight_bits(rgb))
+    grey = _eight_bits(picture.grey) if picture.deep else picture.grey
     width, height = picture.size
     side = Image.new("RGB", (2 * width, height))
     side.paste(Image.fromarray(grey).convert("RGB"), (0, 0))
     side.paste(colour, (width, 0))
     return side
+
+
+def _eight_bits(samples: np.ndarray) -> np.ndarray:
+    """16-bit samples as the nearest 8-bit ones."""
+    return ((samples.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
 
 
 def _target_problem(job: Job, options: WriteOptions) -> Result | None:
@@ -634,14 +645,18 @@ def _target_problem(job: Job, options: WriteOptions) -> Result | None:
         if job.target.resolve() == job.source.resolve():
             return _failed(job, "the output would overwrite the input; choose another -o folder", started)
         exists = job.target.exists()
-    except OSError as exc:
+        compare = compare_path(job.target) if options.compare else None
+        compare_exists = compare is not None and compare.exists()
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop, before Python 3.13
         return _failed(job, f"cannot check the output: {exc}", started)
     if exists and options.skip_existing:
         return Result(str(job.source), str(job.target), "skipped", None, _ms(started), note="output exists")
+    keep = "pass --overwrite to replace it or --skip-existing to keep it"
     if exists and not options.overwrite:
-        return _failed(
-            job, "the output exists; pass --overwrite to replace it or --skip-existing to keep it", started
-        )
+        return _failed(job, f"the output exists; {keep}", started)
+    if compare_exists and not (options.overwrite or options.skip_existing):
+        # found now, not after the result is written: a run reported failed would leave it
+        return _failed(job, f"{compare} exists; {keep}", started)
     return None
 
 

@@ -57,7 +57,8 @@ def providers_for(device: str) -> list[str]:
 
 
 def read_info(path: str | Path) -> metadata.ModelInfo:
-    """The colorcli metadata of an ONNX model, without building an inference session."""
+    """The colorcli metadata of an ONNX model (through a one-thread CPU session, which also
+    checks that onnxruntime can run the graph)."""
     return _session(Path(path), ["CPUExecutionProvider"], threads=1)[1]
 
 

@@ -160,7 +160,9 @@ def test_rerun_options_dry_run_and_compare(tiny_onnx_model: Path, tmp_path: Path
     assert first.returncode == 0, first.stderr.decode()
     out = tmp_path / "in-colorized"
     assert sorted(p.name for p in out.iterdir()) == ["a-compare.webp", "a.webp", "b-compare.webp", "b.webp"]
-    assert Image.open(out / "a-compare.webp").size == (1024, 512)
+    with Image.open(out / "a-compare.webp") as side:
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(side.info["icc_profile"]))
+        assert side.size == (1024, 512) and "sRGB" in ImageCms.getProfileDescription(profile)
 
     again = colorcli("colorize", str(src), "--format", "webp", *model)
     assert again.returncode == 1 and "--overwrite" in again.stderr.decode()
@@ -170,6 +172,15 @@ def test_rerun_options_dry_run_and_compare(tiny_onnx_model: Path, tmp_path: Path
         Path(r["input"]).name: r["status"] for r in map(json.loads, resumed.stdout.decode().splitlines())
     }
     assert resumed.returncode == 0 and statuses == {"a.png": "skipped", "b.jpg": "ok"}
+
+    # a picture left from --compare is found before anything is written, by a dry run too
+    (out / "a.webp").unlink()
+    for run in ("--dry-run", "--compare"):
+        left = colorcli(
+            "colorize", str(src / "a.png"), "-o", str(out), "--format", "webp", "--compare", run, *model
+        )
+        assert left.returncode == 1 and "a-compare.webp exists; pass --overwrite" in left.stderr.decode()
+        assert not (out / "a.webp").exists()
 
     both = colorcli("colorize", str(src), "--skip-existing", "--overwrite", *model)
     assert both.returncode == 2
@@ -207,6 +218,7 @@ def test_shards_split_a_job(tiny_onnx_model: Path, tmp_path: Path) -> None:
         (["--device", "cuda"], 1, "--device cuda needs onnxruntime-gpu"),
         (["--model", "missing.onnx"], 1, "no such model file"),
         (["-o", "a-file.txt"], 1, "cannot create the output folder"),
+        (["a-file.txt", "-o", "-", "--dry-run"], 2, "give exactly one input"),  # as the real run would
     ],
 )
 def test_errors_are_one_clear_line(
@@ -270,6 +282,15 @@ colorcli.cli.main()
     run = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, timeout=120)
     assert run.returncode == 0, run.stderr.decode()
     assert (tmp_path / "out" / "a.png").is_file()
+
+
+def test_the_clis_defaults_are_the_pipelines() -> None:
+    from colorcli import imageio, pipeline
+    from colorcli.commands import colorize
+
+    assert ("keep", *imageio.OUTPUT_FORMATS) == colorize.FORMATS
+    assert colorize.QUALITY == pipeline.DEFAULT_QUALITY
+    assert colorize.MAX_MEGAPIXELS == imageio.DEFAULT_MAX_MEGAPIXELS
 
 
 def test_progress_bar_on_a_terminal(tiny_onnx_model: Path, tmp_path: Path) -> None:
@@ -468,3 +489,15 @@ def test_a_piped_image_goes_to_a_file_never_to_a_terminal_or_a_silently_ignored_
         os.close(side)
         os.close(terminal)
     assert run.returncode == 2 and b"redirect it to a file" in run.stderr
+
+
+def test_a_piped_image_the_encoder_refuses_is_one_clear_line(tiny_onnx_model: Path) -> None:
+    wide = io.BytesIO()
+    Image.new("L", (17000, 20), 90).save(wide, "PNG")  # WebP holds at most 16383 px a side
+    run = colorcli(
+        "colorize", "-", "--format", "webp", "--json", "--model", str(tiny_onnx_model), stdin=wide.getvalue()
+    )
+    assert run.returncode == 1 and run.stdout == b""
+    record, message = run.stderr.decode().strip().splitlines()
+    assert json.loads(record)["status"] == "failed"
+    assert message.startswith("error: -: cannot encode: ") and "WebP" in message

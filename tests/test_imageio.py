@@ -297,6 +297,10 @@ def test_write_atomic_leaves_nothing_behind_on_failure(tmp_path: Path) -> None:
     write_atomic(target, lambda fh: fh.write(b"whole"))
     assert target.read_bytes() == b"whole"
     assert [p.name for p in target.parent.iterdir()] == ["out.jpg"]
+    # a file where its folder should be is not "the result exists" (which --skip-existing skips)
+    (tmp_path / "file").touch()
+    with pytest.raises(NotADirectoryError):
+        write_atomic(tmp_path / "file" / "out.jpg", lambda fh: fh.write(b"whole"), replace=False)
 
 
 def test_an_embedded_grey_profile_is_applied(tmp_path: Path) -> None:
@@ -388,6 +392,17 @@ def test_a_48_bit_scan_cut_short_is_a_clear_error(tmp_path: Path, compression: s
     (tmp_path / "cut.tif").write_bytes(whole[: len(whole) - 3000])
     with pytest.raises(imageio.ImageError, match="truncated"):
         imageio.load(tmp_path / "cut.tif")
+
+
+def test_deflated_strips_past_the_headers_size_are_never_inflated(tmp_path: Path) -> None:
+    # zlib reads a max_length of 0 as "no limit": a 400 KB file could inflate gigabytes
+    tifffile.imwrite(tmp_path / "long.tif", _scan48(), photometric="rgb", compression="zlib", rowsperstrip=8)
+    with tifffile.TiffFile(tmp_path / "long.tif", mode="r+b") as tif:
+        tif.pages[0].tags["ImageLength"].overwrite(24)  # half the strips lie past the header's size
+    top = _scan48()[:24]
+    tifffile.imwrite(tmp_path / "top.tif", top, photometric="rgb", compression="zlib", rowsperstrip=8)
+    picture = imageio.load(tmp_path / "long.tif")
+    assert picture.deep and np.array_equal(picture.grey, imageio.load(tmp_path / "top.tif").grey)
 
 
 def test_evaluate_reads_a_tagged_photo_in_srgb_as_colorize_does(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -66,16 +67,21 @@ def _foreign(model: Path, tmp: Path) -> Path:
     return p
 
 
-def _no_colour(model: Path, tmp: Path) -> Path:
-    import onnx
+def _setting(key: str, value: str) -> Callable[[Path, Path], Path]:
+    """A copy of the model with one metadata value changed."""
 
-    m = onnx.load(model)
-    for prop in m.metadata_props:
-        if prop.key == "colorcli.colour_gain":
-            prop.value = "0"
-    p = tmp / "no-colour.onnx"
-    onnx.save(m, p)
-    return p
+    def make(model: Path, tmp: Path) -> Path:
+        import onnx
+
+        m = onnx.load(model)
+        for prop in m.metadata_props:
+            if prop.key == f"colorcli.{key}":
+                prop.value = value
+        p = tmp / f"{key}.onnx"
+        onnx.save(m, p)
+        return p
+
+    return make
 
 
 @pytest.mark.parametrize(
@@ -85,9 +91,10 @@ def _no_colour(model: Path, tmp: Path) -> Path:
         (lambda m, t: t, 1, "is a folder; give the .onnx file in it"),
         (_truncated, 1, "is not a readable ONNX model"),
         (_foreign, 1, "not a colorcli model"),
-        (_no_colour, 1, "colour gain 0.0 in the model's metadata is not usable"),
+        (_setting("colour_gain", "0"), 1, "colour gain 0.0 in the model's metadata is not usable"),
+        (_setting("ab_scale", "128"), 1, "normalises L and a,b otherwise (ab_scale 128.0, not 110.0)"),
     ],
-    ids=["missing", "folder", "truncated", "foreign", "zero-gain"],
+    ids=["missing", "folder", "truncated", "foreign", "zero-gain", "other-normalisation"],
 )
 def test_info_bad_input(make, code, message, tiny_onnx_model, tmp_path):
     result = run_cli("info", make(tiny_onnx_model, tmp_path))

@@ -93,6 +93,15 @@ def test_loose_files_globs_and_missing_inputs(tmp_path: Path, monkeypatch: pytes
         pipeline.discover([str(tmp_path / "d" / "-dash.jpg"), "../d/-dash.jpg"], Path("o"), "webp")
     )
     assert [j.target for j in outside] == [Path("o/-dash.webp")] * 2
+    # a pattern reached through a symbolic link still leaves the last run's results alone
+    for name in ("x/p.png", "x-colorized/p.png", "q.png", "q-colorized.png"):
+        _touch_image(tmp_path / "real" / "scans" / name)
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    again = _jobs(pipeline.discover([str(tmp_path / "link" / "scans" / "*")], None, "keep"))
+    assert sorted(j.source.relative_to(tmp_path / "link" / "scans").as_posix() for j in again) == [
+        "q.png",
+        "x/p.png",
+    ]
 
 
 def test_shards_partition_the_files_deterministically(tmp_path: Path) -> None:
@@ -102,7 +111,13 @@ def test_shards_partition_the_files_deterministically(tmp_path: Path) -> None:
     shards = [[j for j in jobs if pipeline.in_shard(j, (k, 3))] for k in (1, 2, 3)]
     assert sorted(j.source for s in shards for j in s) == [j.source for j in jobs]
     assert all(len(s) > 5 for s in shards)
-    assert shards[1] == [j for j in jobs if pipeline.in_shard(j, (2, 3))]
+    # the same slices in every process and on every machine (Python's own hash() is salted)
+    named = [pipeline.Job(Path(f"in/{i:02d}.png"), Path("o")) for i in range(12)]
+    assert [[j.source.name[:2] for j in named if pipeline.in_shard(j, (k, 3))] for k in (1, 2, 3)] == [
+        ["02", "06", "07"],
+        ["01", "03", "04", "05", "08"],
+        ["00", "09", "10", "11"],
+    ]
     assert pipeline.parse_shard("2/3") == (2, 3)
     for bad in ("0/3", "4/3", "x", "1/0"):
         with pytest.raises(ValueError, match="shard"):
@@ -319,3 +334,12 @@ def test_an_output_another_process_writes_meanwhile_is_not_replaced(
     assert Image.open(target).size == ((40, 30) if flag == "overwrite" else (8, 8))
     assert flag or "exists; pass --overwrite" in result.error
     assert [p.name for p in target.parent.iterdir()] == ["scan.png"]  # no temporary file left
+
+
+def test_an_output_path_in_a_symlink_loop_fails_that_image_alone(tmp_path: Path) -> None:
+    _touch_image(tmp_path / "in" / "a.png")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "a.png").symlink_to(tmp_path / "out" / "a.png")  # points at itself
+    job = pipeline.Job(tmp_path / "in" / "a.png", tmp_path / "out" / "a.png")
+    (result,) = pipeline.plan([job], pipeline.WriteOptions())
+    assert result.status == "failed" and result.error.startswith("cannot check the output")

@@ -21,7 +21,11 @@ if TYPE_CHECKING:
 
     from colorcli.pipeline import Colorizer, Job, Result, WriteOptions
 
+# imageio's output formats and the pipeline's defaults, repeated so that --help loads neither
+# numpy nor Pillow (tests/test_colorize_cli.py checks that they agree)
 FORMATS = ("keep", "jpg", "png", "webp", "tiff", "bmp")
+QUALITY = 92
+MAX_MEGAPIXELS = 180.0
 
 
 def colorize(
@@ -53,8 +57,10 @@ def colorize(
         0, "--workers", min=0, help="Decode/encode threads (0: one per core, at most 8)."
     ),
     recursive: bool = typer.Option(True, "--recursive/--no-recursive", help="Descend into sub-folders."),
-    fmt: str = typer.Option("keep", "--format", help="Output format: keep, jpg, png, webp, tiff or bmp."),
-    quality: int = typer.Option(92, "--quality", min=1, max=100, help="JPEG/WebP quality."),
+    fmt: str = typer.Option(
+        "keep", "--format", help=f"Output format: {', '.join(FORMATS[:-1])} or {FORMATS[-1]}."
+    ),
+    quality: int = typer.Option(QUALITY, "--quality", min=1, max=100, help="JPEG/WebP quality."),
     skip_existing: bool = typer.Option(False, "--skip-existing", help="Leave outputs that exist alone."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace outputs that exist."),
     saturation: float = typer.Option(
@@ -73,7 +79,7 @@ def colorize(
     shard: str = typer.Option(None, "--shard", help="K/N: take the K-th of N deterministic slices."),
     null: bool = typer.Option(False, "--null", "-0", help="Paths on standard input are NUL-separated."),
     max_megapixels: float = typer.Option(
-        180.0, "--max-megapixels", min=0.1, help="Refuse larger images (decompression-bomb guard)."
+        MAX_MEGAPIXELS, "--max-megapixels", min=0.1, help="Refuse larger images (decompression-bomb guard)."
     ),
 ) -> None:
     """Colour black-and-white photos at full resolution, keeping their luminance and metadata."""
@@ -112,10 +118,11 @@ def colorize(
             )
         if sys.stdout.isatty():  # an image's bytes would garble the terminal
             usage_error("the colour image would go to the terminal; redirect it to a file: > colour.png")
+        source = _one_input(inputs, stream_in)
         if dry_run:
-            _say(f"dry run: would write standard output  <-  {'standard input' if stream_in else inputs[0]}")
+            _say(f"dry run: would write standard output  <-  {'standard input' if stream_in else source}")
             return
-        _stream(colorizer, inputs, stream_in, options, as_json)
+        _stream(colorizer, source, stream_in, options, as_json)
         return
 
     out_root = Path(output) if output else None
@@ -186,33 +193,36 @@ def _check_writable(folder: Path) -> None:
         fail(f"the output folder {folder} is not writable; choose another with -o")
 
 
-def _stream(
-    colorizer: Colorizer, inputs: list[str], stream_in: bool, options: WriteOptions, as_json: bool
-) -> None:
+def _one_input(inputs: list[str], stream_in: bool) -> str:
+    """The one input a pipe to standard output takes ("-" for a piped image), a pattern's match."""
+    if len(inputs) != 1:
+        usage_error("-o - writes one image to standard output; give exactly one input")
+    if stream_in or not glob.has_magic(inputs[0]):
+        return inputs[0]
+    matches = glob.glob(inputs[0])
+    if len(matches) != 1:
+        usage_error(f"-o - writes one image, and {inputs[0]!r} matches {len(matches)} files")
+    return matches[0]
+
+
+def _stream(colorizer: Colorizer, name: str, stream_in: bool, options: WriteOptions, as_json: bool) -> None:
     """One image through a pipe: standard input (or one file) to standard output (or -o)."""
     import io
 
     from colorcli import imageio, runtime
     from colorcli.pipeline import Result
 
-    if len(inputs) != 1:
-        usage_error("-o - writes one image to standard output; give exactly one input")
-    if not stream_in and glob.has_magic(inputs[0]):
-        matches = glob.glob(inputs[0])
-        if len(matches) != 1:
-            usage_error(f"-o - writes one image, and {inputs[0]!r} matches {len(matches)} files")
-        inputs = matches
-    source = io.BytesIO(sys.stdin.buffer.read()) if stream_in else inputs[0]
+    source = io.BytesIO(sys.stdin.buffer.read()) if stream_in else name
     started = time.perf_counter()
     buffer = io.BytesIO()
     try:
-        result = colorizer.colorize_stream(source, buffer, options.format, options.quality, name=inputs[0])
+        result = colorizer.colorize_stream(source, buffer, options.format, options.quality, name=name)
     except (runtime.ModelLoadError, runtime.DeviceError) as exc:
         fail(str(exc))
     except imageio.ImageError as exc:
         if as_json:  # standard output holds the image, so the record goes to standard error
-            _say(json.dumps(Result(inputs[0], "-", "failed", str(exc), _ms(started)).to_json()))
-        fail(f"{inputs[0]}: {exc}")
+            _say(json.dumps(Result(name, "-", "failed", str(exc), _ms(started)).to_json()))
+        fail(f"{name}: {exc}")
     sys.stdout.buffer.write(buffer.getvalue())
     sys.stdout.buffer.flush()
     if as_json:

@@ -3,9 +3,11 @@
 A checkpoint is a plain dict of tensors and primitives:
 
 ``format``, ``arch``, ``generator_args``, ``discriminator_args``, ``generator``,
-``discriminator`` (state dicts), ``optimizers``, ``schedulers``, ``epoch`` (epochs completed),
-``step``, ``rng``, ``colorcli_version``, ``data`` (summary), ``config`` (effective
-configuration), ``image_size`` and ``metrics`` (the last validation figures).
+``discriminator`` (state dicts), ``classifier`` (``--class-weight``'s head and optimizer, or
+None), ``optimizers``, ``schedulers``, ``scaler`` (fp16 loss scaling), ``epoch`` (epochs
+completed), ``step``, ``best_val_l1``, ``rng`` (``ranks``: each process's random state),
+``colorcli_version``, ``data`` (summary), ``config`` (effective configuration),
+``image_size`` and ``metrics`` (the last validation figures).
 """
 
 from __future__ import annotations

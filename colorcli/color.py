@@ -149,11 +149,6 @@ def denormalise_ab(ab_norm: Any) -> Any:
     return ab_norm * AB_SCALE
 
 
-def luminance_from_rgb(rgb: np.ndarray) -> np.ndarray:
-    """CIE L of an sRGB image in [0, 1], (..., 3) -> (...): the grey a colour photo is treated as."""
-    return rgb_to_lab(rgb)[..., 0]
-
-
 def srgb_to_linear(srgb: np.ndarray) -> np.ndarray:
     """sRGB-encoded values in [0, 1] -> linear light."""
     return _decode(np.asarray(srgb), _ns_numpy())

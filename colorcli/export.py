@@ -225,11 +225,11 @@ def calibration_files(folder: str | Path) -> list[Path]:
 
 
 def _load_plain_generator(state: dict[str, Any], source: Path) -> Any:
+    from colorcli import checkpoint
     from colorcli.models import registry
 
     try:
-        generator = registry.build_generator(state["arch"], state["generator_args"])
-        generator.load_state_dict(state["generator"])
+        generator = checkpoint.load_generator(state)
     except registry.UnknownArchitecture as exc:
         raise ExportError(f"{source}: {exc} (was it written by a newer colorcli?)") from None
     except (RuntimeError, TypeError) as exc:
@@ -237,7 +237,7 @@ def _load_plain_generator(state: dict[str, Any], source: Path) -> Any:
         raise ExportError(
             f"{source}: the weights do not fit architecture {state['arch']!r} ({first})"
         ) from None
-    return plain_weights(generator.eval())
+    return plain_weights(generator)
 
 
 def _set_temperature(generator: Any, temperature: float, source: Path) -> None:

@@ -28,7 +28,8 @@ class TrainConfig:
     lr_d: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
-    # lr = base * lr_decay ** (step / lr_decay_steps), the reference code's schedule; 0 = constant
+    # lr = base * max(lr_decay ** (step / lr_decay_steps), 1e-3), the reference code's schedule
+    # with a floor; 0 = constant
     lr_decay: float = 0.1
     lr_decay_steps: int = 0
     adv_weight: float = 0.015

@@ -49,6 +49,8 @@ def _validate(cfg: TrainConfig) -> None:
         raise ConfigError("--workers must be 0 (decode in the training process) or more")
     if min(cfg.limit, cfg.epoch_size, cfg.val_limit) < 0:
         raise ConfigError("--limit, --epoch-size and --val-limit must be 0 (no limit) or more")
+    if cfg.samples < 0:
+        raise ConfigError("samples (validation images in each epoch's sample grid) must be 0 or more")
     if not 0 <= cfg.val_fraction < 1:
         raise ConfigError("--val-fraction must be in [0, 1)")
     if not 0 < cfg.crop_scale <= 1:
@@ -99,6 +101,8 @@ class Distributed:
         self.rank = int(os.environ.get("RANK", "0"))
         if self.world > 1 and not torch.distributed.is_initialized():
             backend = "nccl" if device.type == "cuda" else "gloo"
+            if device.type == "cuda":  # where NCCL's collectives of Python objects put their bytes
+                torch.cuda.set_device(device)
             torch.distributed.init_process_group(backend)
 
     @property
@@ -113,6 +117,14 @@ class Distributed:
     def barrier(self) -> None:
         if self.world > 1:
             torch.distributed.barrier()
+
+    def gather(self, obj: Any) -> list[Any]:
+        """Every rank's ``obj``, in rank order (on every rank)."""
+        if self.world == 1:
+            return [obj]
+        gathered: list[Any] = [None] * self.world
+        torch.distributed.all_gather_object(gathered, obj)
+        return gathered
 
     def close(self) -> None:
         if self.world > 1 and torch.distributed.is_initialized():
@@ -316,6 +328,8 @@ class Trainer:
         )
         self.sched_g = torch.optim.lr_scheduler.LambdaLR(self.opt_g, decay)
         self.sched_d = torch.optim.lr_scheduler.LambdaLR(self.opt_d, decay)
+        # fp16 gradients underflow without loss scaling; under bf16 and fp32 the scaler does nothing
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp is torch.float16)
         self.epoch, self.step = 0, 0
         self.best_val_l1 = math.inf
         self.classifier: nn.Module | None = None  # --class-weight's, made with the data's classes
@@ -445,10 +459,14 @@ class Trainer:
 
     # ---- checkpoints -------------------------------------------------------------------------
 
-    def _state(self, metrics: dict[str, Any]) -> dict[str, Any]:
+    def _rng(self) -> dict[str, torch.Tensor]:
         rng = {"torch": torch.get_rng_state()}
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        return rng
+
+    def _state(self, metrics: dict[str, Any], rngs: list[dict[str, torch.Tensor]]) -> dict[str, Any]:
+        """The checkpoint; ``rngs``: every rank's random state, so each resumes its own stream."""
         return {
             "format": checkpoint.CHECKPOINT_FORMAT,
             "arch": self.cfg.arch,
@@ -467,7 +485,8 @@ class Trainer:
             "epoch": self.epoch,
             "step": self.step,
             "best_val_l1": self.best_val_l1,
-            "rng": rng,
+            "rng": {"ranks": rngs},
+            "scaler": self.scaler.state_dict(),
             "colorcli_version": __version__,
             "data": self.summary.as_dict(),
             "config": dataclasses.asdict(self.cfg),
@@ -481,8 +500,10 @@ class Trainer:
             self.disc.load_state_dict(state["discriminator"])
         except RuntimeError:  # settings given beside --resume that change the networks
             raise ConfigError(
-                f"--resume: the run's networks ({state['arch']}, {state['generator_args']}) do not "
-                "fit the settings given; resume without --arch, --width, --depth or --blocks"
+                f"--resume: the run's networks ({state['arch']}, {state['generator_args']}, discriminator "
+                f"{state['discriminator_args']}) do not fit the settings given; resume without the flags "
+                "that change them (--arch, --width, --depth, --blocks, --colour-bins, --disc-width, "
+                "--disc-context)"
             ) from None
         if self.classifier is not None:
             saved = state.get("classifier")
@@ -499,9 +520,15 @@ class Trainer:
         self.sched_d.load_state_dict(state["schedulers"]["discriminator"])
         self.epoch, self.step = state["epoch"], state["step"]
         self.best_val_l1 = state.get("best_val_l1", math.inf)
-        torch.set_rng_state(state["rng"]["torch"])
-        if "cuda" in state["rng"] and self.device.type == "cuda":
-            torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        ranks = state["rng"].get("ranks", [state["rng"]])  # older checkpoints: one process's state
+        if self.dist.rank >= len(ranks):  # resumed on more processes: a stream of its own
+            torch.manual_seed(self.cfg.seed + self.dist.rank + self.step)
+            return
+        torch.set_rng_state(ranks[self.dist.rank]["torch"])
+        if "cuda" in ranks[self.dist.rank] and self.device.type == "cuda":
+            torch.cuda.set_rng_state(ranks[self.dist.rank]["cuda"], self.device)
 
     # ---- one batch ---------------------------------------------------------------------------
 
@@ -570,13 +597,13 @@ class Trainer:
         loss_real = _bce(d_real, cfg.real_label)
         if train:
             self.opt_d.zero_grad(set_to_none=True)
-            (0.5 * loss_real).backward()
+            self.scaler.scale(0.5 * loss_real).backward()
         with torch.set_grad_enabled(train), self._autocast():
             d_fake = self.disc_ddp(fake_in)
         loss_fake = _bce(d_fake, 0.0)
         if train:
-            (0.5 * loss_fake).backward()
-            self.opt_d.step()
+            self.scaler.scale(0.5 * loss_fake).backward()
+            self.scaler.step(self.opt_d)
 
         # generator: the discriminator's weights are frozen for this pass, and its unwrapped
         # module is used so DDP does not wait for gradients it will never get
@@ -599,10 +626,11 @@ class Trainer:
                 fit = fit + cfg.class_weight * named["loss"]
                 self.opt_c.zero_grad(set_to_none=True)
             self.opt_g.zero_grad(set_to_none=True)
-            (cfg.adv_weight * adv + fit).backward()
-            self.opt_g.step()
+            self.scaler.scale(cfg.adv_weight * adv + fit).backward()
+            self.scaler.step(self.opt_g)
             if named:
-                self.opt_c.step()
+                self.scaler.step(self.opt_c)
+            self.scaler.update()
             self.sched_g.step()
             self.sched_d.step()
             self.step += 1
@@ -714,15 +742,16 @@ class Trainer:
                 "train": train_m,
                 "val": val_m,
             }
+            rngs = self.dist.gather(self._rng())  # every rank, before rank 0 writes the checkpoint
             if self.dist.main:
-                self._end_epoch(last)
+                self._end_epoch(last, rngs)
             progress.epoch_table(last)
         # ranks finish together: one tearing gloo down while rank 0 still wrote its last
         # checkpoint aborted in about 1 run in 4 ("terminate called without an active exception")
         self.dist.barrier()
         return last
 
-    def _end_epoch(self, record: dict[str, Any]) -> None:
+    def _end_epoch(self, record: dict[str, Any], rngs: list[dict[str, torch.Tensor]]) -> None:
         with _sigterm_deferred():
             with open(self.run_dir / "metrics.jsonl", "a") as fh:
                 fh.write(json.dumps(record) + "\n")
@@ -730,7 +759,8 @@ class Trainer:
             improved = record["val"]["gen_l1"] < self.best_val_l1
             if improved:
                 self.best_val_l1 = record["val"]["gen_l1"]
-            state = self._state({"epoch": self.epoch, **{f"val_{k}": v for k, v in record["val"].items()}})
+            metrics = {"epoch": self.epoch, **{f"val_{k}": v for k, v in record["val"].items()}}
+            state = self._state(metrics, rngs)
             checkpoint.save(state, self.run_dir / "checkpoints" / "last.pt")
             if improved:
                 checkpoint.save(state, self.run_dir / "checkpoints" / "best.pt")

@@ -69,7 +69,7 @@ def make_tiny_checkpoint(
         "schedulers": {},
         "epoch": 1,
         "step": 3,
-        "rng": {},
+        "rng": {"ranks": [{"torch": torch.get_rng_state()}]},
         "colorcli_version": __version__,
         "data": dict(TINY_DATA),
         "config": {"arch": arch, "image_size": image_size},

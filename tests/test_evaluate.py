@@ -102,7 +102,7 @@ def test_model_candidate_colours_at_full_size_and_keeps_the_grey(colour_model: P
     assert produced.shape == (37, 53, 3) and produced.dtype == np.uint8
     assert metrics.colourfulness(produced, 255) > 1  # a model that colours
     # colouring changes a,b only: the CIE L of the result is the grey's, to 8-bit rounding
-    lightness = color.luminance_from_rgb(produced / 255.0)
+    lightness = color.rgb_to_lab(produced / 255.0)[..., 0]
     assert np.abs(lightness - color.grey_to_lightness(grey / 255.0)).max() < 1.0
 
 
@@ -288,3 +288,10 @@ def test_markdown_table_has_the_bars_three_figures_per_candidate():
     table = engine.Evaluation(3, 25.0, [row]).markdown("temperature").splitlines()
     assert table[0].startswith("| temperature | PSNR gain over grey")
     assert table[2] == "| m | +1.23 dB | 0.891 | 0.70 |"
+
+
+def test_models_are_named_by_their_stems_unless_that_would_be_ambiguous() -> None:
+    from colorcli.commands.evaluate import _names
+
+    paths = [Path("a/m.onnx"), Path("b/m.onnx"), Path("grey.onnx"), Path("v2.onnx")]
+    assert _names(paths) == ["a/m.onnx", "b/m.onnx", "grey.onnx", "v2"]

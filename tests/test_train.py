@@ -181,6 +181,7 @@ def test_two_photos_of_ones_own_train_and_one_is_too_few(tmp_path):
         ({"epoch_size": -1}, "--epoch-size and --val-limit must be 0"),
         ({"limit": -3}, "--limit, --epoch-size"),
         ({"val_fraction": 1.0}, r"--val-fraction must be in \[0, 1\)"),
+        ({"samples": -1}, "samples .* must be 0 or more"),
         ({"lr_g": -1.0}, "--lr-g, --lr-d and --lr-decay must be positive"),
         # at 16 px a depth-4 U-Net's deepest level is 1×1: batch norm needs two images there
         ({"image_size": 16, "batch_size": 1, "generator_args": {"width": 4}}, "--image-size 32"),
@@ -232,9 +233,10 @@ def test_overfits_eight_images(tmp_path, head, losses, reached):
     assert l1[-1] < reached * l1[0], l1
 
 
-def test_resume_is_exact(folder, tmp_path):
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])  # fp16: with its loss scale
+def test_resume_is_exact(folder, tmp_path, precision):
     # with colour rebalancing, whose prior is rebuilt (identically) on resume
-    settings = {"seed": 5, "rebalance": 0.5}
+    settings = {"seed": 5, "rebalance": 0.5, "precision": precision}
     straight = Trainer(tiny_config(folder, tmp_path / "a", epochs=2, **settings), log=lambda m: None)
     straight.fit()
     part = Trainer(tiny_config(folder, tmp_path / "b", epochs=1, **settings), log=lambda m: None)
@@ -243,6 +245,9 @@ def test_resume_is_exact(folder, tmp_path):
         tiny_config(folder, tmp_path / "b", epochs=2, **settings), resume=True, log=lambda m: None
     )
     assert resumed.epoch == 1
+    assert resumed.scaler.is_enabled() == (precision == "fp16")
+    if precision == "fp16":
+        assert resumed.scaler.state_dict() == part.scaler.state_dict() != {}
     resumed.fit()
     for (name, a), b in zip(
         straight.gen.state_dict().items(), resumed.gen.state_dict().values(), strict=True
@@ -515,12 +520,13 @@ DDP_SCRIPT = textwrap.dedent(
     trainer = Trainer(cfg, log=lambda m: None)
     trainer.fit()
     torch.save(trainer.gen.state_dict(), os.path.join(sys.argv[2], f"rank{os.environ['RANK']}.pt"))
+    torch.save(torch.get_rng_state(), os.path.join(sys.argv[2], f"rng{os.environ['RANK']}.pt"))
     trainer.close()
     """
 )
 
 
-def test_ddp_two_gloo_processes_agree(folder, tmp_path):
+def test_ddp_two_gloo_processes_agree(folder, tmp_path, monkeypatch):
     script = tmp_path / "ddp.py"
     script.write_text(DDP_SCRIPT)
     out = tmp_path / "run"
@@ -548,6 +554,14 @@ def test_ddp_two_gloo_processes_agree(folder, tmp_path):
         assert torch.equal(a[key], b[key]), key
     # only rank 0 writes the run's files: one metrics line, not two
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 1
+    # but the checkpoint holds each rank's random state, which differ, to resume each stream
+    saved = [r["torch"] for r in checkpoint.load(out / "checkpoints" / "last.pt")["rng"]["ranks"]]
+    ends = [torch.load(out / f"rng{rank}.pt", weights_only=True) for rank in (0, 1)]
+    assert len(saved) == 2 and all(torch.equal(s, e) for s, e in zip(saved, ends, strict=True))
+    assert not torch.equal(*saved)
+    monkeypatch.setenv("RANK", "1")  # rank 1 resuming (alone here) takes up its own stream
+    Trainer(tiny_config(folder, out, batch_size=2), resume=True, log=lambda m: None)
+    assert torch.equal(torch.get_rng_state(), saved[1])
     fresh = Trainer(tiny_config(folder, tmp_path / "x"), log=lambda m: None)
     assert any(not torch.equal(v, fresh.gen.state_dict()[k]) for k, v in a.items())
 

@@ -30,7 +30,7 @@ from PIL import Image
 
 from colorcli import checkpoint, color, data
 from colorcli.export import export_model
-from colorcli.rebalance import ColourRarity
+from colorcli.rebalance import BINS, ColourRarity
 
 WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
 HEAD_BIAS = "head.conv.bias"  # the colour-class head's logits' bias (models/colour_classes.py)
@@ -131,6 +131,8 @@ def main() -> None:
     if args.rare_colours:
         if HEAD_BIAS not in state["generator"]:
             parser.error("--rare-colours needs a colour-class model (train --colour-bins)")
+        if state["generator_args"].get("colour_bins") != BINS:
+            parser.error(f"--rare-colours counts the prior on {BINS}² cells; this model has other cells")
         offsets = colour_prior(state["config"]["data"]).logit_offsets(args.rare_colours)
         state["generator"][HEAD_BIAS] = state["generator"][HEAD_BIAS] + offsets
     slim_path = WEIGHTS / "colorcli-default.pt"

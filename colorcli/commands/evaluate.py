@@ -131,9 +131,14 @@ def evaluate(
 
 
 def _names(paths: list[Path]) -> list[str]:
-    """File stems, or the paths as given where two models share a stem."""
+    """File stems, or the paths as given where two models share a stem or one is the grey
+    baseline's name."""
+    from colorcli.evaluate import GREY_NAME
+
     stems = [p.stem for p in paths]
-    return [s if stems.count(s) == 1 else str(p) for s, p in zip(stems, paths, strict=True)]
+    return [
+        s if stems.count(s) == 1 and s != GREY_NAME else str(p) for s, p in zip(stems, paths, strict=True)
+    ]
 
 
 def _run(

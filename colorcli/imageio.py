@@ -128,7 +128,7 @@ def load(source: str | Path | BinaryIO, max_megapixels: float = DEFAULT_MAX_MEGA
             pixels = im.size[0] * im.size[1]
             if pixels > max_megapixels * 1e6:
                 raise ImageError(
-                    f"{im.size[0]}×{im.size[1]} = {pixels / 1e6:.0f} megapixels is over the limit of "
+                    f"{im.size[0]}×{im.size[1]} = {pixels / 1e6:.3g} megapixels is over the limit of "
                     f"{max_megapixels:g} (decompression-bomb guard); raise it with --max-megapixels"
                 )
             return from_pil(im)

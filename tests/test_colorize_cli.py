@@ -501,3 +501,9 @@ def test_a_piped_image_the_encoder_refuses_is_one_clear_line(tiny_onnx_model: Pa
     record, message = run.stderr.decode().strip().splitlines()
     assert json.loads(record)["status"] == "failed"
     assert message.startswith("error: -: cannot encode: ") and "WebP" in message
+
+
+def test_a_folder_to_standard_output_is_a_usage_error(tiny_onnx_model: Path, tmp_path: Path) -> None:
+    (tmp_path / "scans").mkdir()
+    run = colorcli("colorize", str(tmp_path / "scans"), "-o", "-", "--model", str(tiny_onnx_model))
+    assert run.returncode == 2 and b"is a folder; drop -o - to colour the folder" in run.stderr

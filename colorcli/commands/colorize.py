@@ -197,6 +197,8 @@ def _one_input(inputs: list[str], stream_in: bool) -> str:
     """The one input a pipe to standard output takes ("-" for a piped image), a pattern's match."""
     if len(inputs) != 1:
         usage_error("-o - writes one image to standard output; give exactly one input")
+    if Path(inputs[0]).is_dir():
+        usage_error(f"-o - writes one image, and {inputs[0]} is a folder; drop -o - to colour the folder")
     if stream_in or not glob.has_magic(inputs[0]):
         return inputs[0]
     matches = glob.glob(inputs[0])

@@ -187,6 +187,8 @@ def from_pil(im: Image.Image) -> Picture:
     else:
         turned = upright(im)
         grey, alpha = _grey_and_alpha(to_srgb(_transparency_as_alpha(turned), im.info.get("icc_profile")))
+        if im.format == "TIFF" and im.tag_v2.get(262) == 0 and grey.dtype == np.uint16:
+            grey = 65535 - grey  # MinIsWhite: Pillow inverts 8-bit samples itself, not 16-bit ones
     if len(exif) and im.format != "TIFF":
         exif[_ORIENTATION] = 1
         exif.update(_as_stored(exif))
@@ -295,12 +297,13 @@ def _what_is_lost(im: Image.Image, full_depth: bool = False) -> tuple[str, ...]:
 
 
 def _transparency_as_alpha(im: Image.Image) -> Image.Image:
-    """Grey or RGB with one value marked transparent (PNG's tRNS, GIF) as LA or RGBA.
+    """1-bit, grey or RGB with one value marked transparent (PNG's tRNS, GIF) as LA or RGBA
+    (16-bit grey: :func:`_grey_and_alpha`).
 
     Before the colour conversion, which changes the values the mark names.
     """
-    if im.mode in ("L", "RGB") and im.info.get("transparency") is not None:
-        return im.convert(im.mode + "A")
+    if im.mode in ("1", "L", "RGB") and im.info.get("transparency") is not None:
+        return im.convert("RGBA" if im.mode == "RGB" else "LA")
     return im
 
 
@@ -373,8 +376,13 @@ def _grey_and_alpha(im: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     if mode.startswith("I;16") or mode == "I":
         arr = np.asarray(im)
         if mode == "I" and (arr.min() < 0 or arr.max() > 65535):
-            raise ImageError("32-bit integer image with values outside 0..65535 is not supported")
-        return np.ascontiguousarray(arr, dtype=np.uint16), None
+            raise ImageError(
+                "integer samples outside 0..65535 (signed, or 32-bit) are not supported; "
+                "convert the image to unsigned 16-bit grey first"
+            )
+        marked = im.info.get("transparency")  # a 16-bit grey PNG's tRNS value
+        alpha = np.where(arr == marked, 0, 255).astype(np.uint8) if isinstance(marked, int) else None
+        return np.ascontiguousarray(arr, dtype=np.uint16), alpha
     raise ImageError(f"unsupported image mode {mode!r}; convert it to 8- or 16-bit grey or RGB first")
 
 

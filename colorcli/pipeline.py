@@ -12,6 +12,8 @@ from __future__ import annotations
 import functools
 import glob
 import hashlib
+import io
+import itertools
 import os
 import threading
 import time
@@ -210,11 +212,12 @@ def in_shard(job: Job | Result, shard: tuple[int, int]) -> bool:
     return int.from_bytes(digest, "big") % n == k - 1
 
 
-def read_path_list(stream: BinaryIO, nul: bool) -> Iterator[str]:
-    """Paths from standard input, one per line (or NUL-separated), streamed."""
+def read_path_list(stream: BinaryIO, nul: bool, head: bytes = b"") -> Iterator[str]:
+    """Paths from standard input, one per line (or NUL-separated), streamed; ``head``: its first
+    bytes, read already."""
     sep = b"\0" if nul else b"\n"
     pending = b""
-    for chunk in iter(lambda: stream.read(1 << 16), b""):
+    for chunk in itertools.chain([head], iter(lambda: stream.read(1 << 16), b"")):
         pending += chunk
         *complete, pending = pending.split(sep)
         for item in complete:
@@ -270,7 +273,8 @@ class Claims:
 
 
 def _digest(path: Path) -> int:
-    absolute = os.fsencode(os.path.abspath(path))
+    # symbolic links followed: d/x.png through a link to . is x.png
+    absolute = os.fsencode(os.path.realpath(path))
     return int.from_bytes(hashlib.blake2b(absolute, digest_size=8).digest(), "big")
 
 
@@ -566,6 +570,16 @@ class Colorizer:
         try:
             rgb = self._render(picture, ab, imageio.keeps_sixteen_bits(picture, fmt))
             encode = functools.partial(imageio.encode, picture, rgb, fmt, options.quality)
+            side = None
+            if options.compare:  # encoded first: a compare picture the encoder refuses writes nothing
+                try:
+                    side = _compare_bytes(picture, rgb, fmt, options.quality)
+                except Exception as exc:
+                    return _failed(
+                        job,
+                        f"cannot encode the --compare picture: {type(exc).__name__}: {exc}",
+                        prepared.started,
+                    )
             if not _write_new(job.target, encode, options):
                 return Result(
                     str(job.source),
@@ -575,15 +589,8 @@ class Colorizer:
                     _ms(prepared.started),
                     note="output exists",
                 )
-            if options.compare:
-                side = _side_by_side(picture, rgb)
-                save = functools.partial(
-                    side.save,
-                    format=imageio.OUTPUT_FORMATS[fmt][0],
-                    quality=options.quality,
-                    icc_profile=imageio.srgb_profile(),
-                )
-                _write_new(compare_path(job.target), save, options)
+            if side is not None:
+                _write_new(compare_path(job.target), lambda fh: fh.write(side), options)
         except FileExistsError as exc:
             return _failed(
                 job,
@@ -622,6 +629,13 @@ def _write_new(path: Path, write: Callable[[BinaryIO], object], options: WriteOp
 def compare_path(target: Path) -> Path:
     """Where --compare writes its grey|colour picture: beside the result."""
     return target.with_name(f"{target.stem}-compare{target.suffix}")
+
+
+def _compare_bytes(picture: imageio.Picture, rgb: Image.Image | np.ndarray, fmt: str, quality: int) -> bytes:
+    out = io.BytesIO()
+    side = _side_by_side(picture, rgb)
+    side.save(out, format=imageio.OUTPUT_FORMATS[fmt][0], quality=quality, icc_profile=imageio.srgb_profile())
+    return out.getvalue()
 
 
 def _side_by_side(picture: imageio.Picture, rgb: Image.Image | np.ndarray) -> Image.Image:

@@ -507,3 +507,35 @@ def test_a_folder_to_standard_output_is_a_usage_error(tiny_onnx_model: Path, tmp
     (tmp_path / "scans").mkdir()
     run = colorcli("colorize", str(tmp_path / "scans"), "-o", "-", "--model", str(tiny_onnx_model))
     assert run.returncode == 2 and b"is a folder; drop -o - to colour the folder" in run.stderr
+    paths = colorcli("colorize", "-", "-o", "-", "--model", str(tiny_onnx_model), stdin=b"a.png\n")
+    assert paths.returncode == 2 and b"standard input holds paths; drop -o -" in paths.stderr
+    grey = io.BytesIO()
+    Image.new("L", (8, 8)).save(grey, "PNG")
+    side = colorcli("colorize", "-", "--compare", "--model", str(tiny_onnx_model), stdin=grey.getvalue())
+    assert side.returncode == 2 and b"--compare writes NAME-compare beside a result file" in side.stderr
+
+
+def test_a_piped_image_arriving_in_pieces_is_still_an_image(tiny_onnx_model: Path) -> None:
+    import time
+
+    grey = io.BytesIO()
+    Image.fromarray(data.camera()[:40, :48]).save(grey, "PNG")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "colorcli", "colorize", "-", "--model", str(tiny_onnx_model)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    proc.stdin.write(grey.getvalue()[:4])  # fewer bytes than any image signature needs
+    proc.stdin.flush()
+    time.sleep(0.5)
+    out, err = proc.communicate(grey.getvalue()[4:], timeout=120)
+    assert proc.returncode == 0, err.decode()
+    assert Image.open(io.BytesIO(out)).size == (48, 40)
+
+
+def test_a_compare_picture_the_encoder_refuses_writes_nothing(tiny_onnx_model: Path, tmp_path: Path) -> None:
+    Image.new("L", (9000, 10), 90).save(tmp_path / "wide.webp", lossless=True)  # its compare: 18000 px
+    run = colorcli("colorize", "wide.webp", "--compare", "--model", str(tiny_onnx_model), cwd=tmp_path)
+    assert run.returncode == 1 and b"cannot encode the --compare picture" in run.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["wide.webp"]

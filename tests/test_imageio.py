@@ -597,3 +597,19 @@ def test_camera_settings_and_gps_are_kept_whatever_the_formats(tmp_path: Path, s
             assert tif.pages[0].tags["ExifTag"].value["LensModel"] == "EF 50mm"
             assert tif.pages[0].tags["GPSTag"].value["GPSLatitudeRef"] == "N"
             assert tif.pages[0].asarray().shape == (*CAMERA.shape, 3)
+
+
+def test_a_marked_transparent_value_is_kept_in_1_bit_and_16_bit_grey(tmp_path: Path) -> None:
+    Image.fromarray(CAMERA[:8, :8] > 128).save(tmp_path / "one.png", transparency=0)
+    one = imageio.load(tmp_path / "one.png")
+    assert np.array_equal(one.alpha == 0, CAMERA[:8, :8] <= 128)
+    deep = (np.arange(64).reshape(8, 8) * 1000).astype(np.uint16)
+    Image.fromarray(deep).save(tmp_path / "deep.png", transparency=5000)
+    picture = imageio.load(tmp_path / "deep.png")
+    assert picture.deep and np.array_equal(picture.alpha == 0, deep == 5000)
+
+
+def test_a_16_bit_min_is_white_tiff_is_read_the_right_way_round(tmp_path: Path) -> None:
+    deep = (np.arange(64).reshape(8, 8) * 1000).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "white.tif", 65535 - deep, photometric="miniswhite")
+    assert np.array_equal(imageio.load(tmp_path / "white.tif").grey, deep)

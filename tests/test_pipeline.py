@@ -129,6 +129,13 @@ def test_path_lists_from_standard_input() -> None:
     assert list(pipeline.read_path_list(lines, nul=False)) == ["a.jpg", "with space.png", "-dash.jpg"]
     nul = io.BytesIO("new\nline.jpg\0ü.png\0".encode())
     assert list(pipeline.read_path_list(nul, nul=True)) == ["new\nline.jpg", "ü.png"]
+    # the first bytes read already (to tell paths from an image) are part of the list
+    rest = io.BytesIO(b"ne.png\nb.jpg")
+    assert list(pipeline.read_path_list(rest, nul=False, head=b"a.png\no")) == ["a.png", "one.png", "b.jpg"]
+    assert list(pipeline.read_path_list(io.BytesIO(b""), nul=False, head=b"a.png\nb.png\n")) == [
+        "a.png",
+        "b.png",
+    ]
 
 
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG", "TIFF", "WEBP", "BMP", "GIF", "JPEG2000", "HEIF"])
@@ -343,3 +350,15 @@ def test_an_output_path_in_a_symlink_loop_fails_that_image_alone(tmp_path: Path)
     job = pipeline.Job(tmp_path / "in" / "a.png", tmp_path / "out" / "a.png")
     (result,) = pipeline.plan([job], pipeline.WriteOptions())
     assert result.status == "failed" and result.error.startswith("cannot check the output")
+
+
+def test_an_input_reached_through_a_symlink_is_still_never_overwritten(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    _touch_image(tmp_path / "x.png")
+    _touch_image(tmp_path / "x-colorized.png")
+    (tmp_path / "d").symlink_to(tmp_path)
+    jobs = pipeline.discover(["d/x-colorized.png", "x.png"], None, "keep")
+    results = {r.input: r for r in pipeline.plan(jobs, pipeline.WriteOptions(overwrite=True))}
+    assert results["x.png"].status == "failed" and "another input" in results["x.png"].error

@@ -107,9 +107,9 @@ def colorize(
         usage_error(str(exc))
     options = pipeline.WriteOptions(fmt, quality, overwrite, skip_existing, compare)
 
-    stream_in = (
-        inputs == ["-"] and not sys.stdin.isatty() and pipeline.stdin_is_image(sys.stdin.buffer.peek(16))
-    )
+    # the first bytes tell an image from a list of paths: read them whole, as a pipe may bring fewer
+    head = sys.stdin.buffer.read(16) if inputs == ["-"] and not sys.stdin.isatty() else b""
+    stream_in = pipeline.stdin_is_image(head)
     if output == "-" or stream_in:
         if stream_in and output not in (None, "-"):
             usage_error(
@@ -118,15 +118,17 @@ def colorize(
             )
         if sys.stdout.isatty():  # an image's bytes would garble the terminal
             usage_error("the colour image would go to the terminal; redirect it to a file: > colour.png")
+        if compare:
+            usage_error("--compare writes NAME-compare beside a result file; a piped result has none")
         source = _one_input(inputs, stream_in)
         if dry_run:
             _say(f"dry run: would write standard output  <-  {'standard input' if stream_in else source}")
             return
-        _stream(colorizer, source, stream_in, options, as_json)
+        _stream(colorizer, source, head if stream_in else None, options, as_json)
         return
 
     out_root = Path(output) if output else None
-    jobs = _sharded(_expand_stdin(inputs, null), out_root, fmt, recursive, shard_range)
+    jobs = _sharded(_expand_stdin(inputs, null, head), out_root, fmt, recursive, shard_range)
     if dry_run:
         results = pipeline.plan(jobs, options)
     else:
@@ -160,12 +162,13 @@ def _count(
     return sum(isinstance(job, pipeline.Job) for job in _sharded(inputs, out_root, fmt, recursive, shard))
 
 
-def _expand_stdin(inputs: list[str], null: bool) -> Iterator[str]:
+def _expand_stdin(inputs: list[str], null: bool, head: bytes) -> Iterator[str]:
+    """The inputs, "-" replaced by the paths on standard input (``head``: its bytes read already)."""
     from colorcli import pipeline
 
     for item in inputs:
         if item == "-":
-            yield from pipeline.read_path_list(sys.stdin.buffer, null)
+            yield from pipeline.read_path_list(sys.stdin.buffer, null, head)
         else:
             yield item
 
@@ -197,6 +200,8 @@ def _one_input(inputs: list[str], stream_in: bool) -> str:
     """The one input a pipe to standard output takes ("-" for a piped image), a pattern's match."""
     if len(inputs) != 1:
         usage_error("-o - writes one image to standard output; give exactly one input")
+    if inputs[0] == "-" and not stream_in:
+        usage_error("-o - colours one image piped in, and standard input holds paths; drop -o -")
     if Path(inputs[0]).is_dir():
         usage_error(f"-o - writes one image, and {inputs[0]} is a folder; drop -o - to colour the folder")
     if stream_in or not glob.has_magic(inputs[0]):
@@ -207,14 +212,17 @@ def _one_input(inputs: list[str], stream_in: bool) -> str:
     return matches[0]
 
 
-def _stream(colorizer: Colorizer, name: str, stream_in: bool, options: WriteOptions, as_json: bool) -> None:
-    """One image through a pipe: standard input (or one file) to standard output (or -o)."""
+def _stream(
+    colorizer: Colorizer, name: str, piped_head: bytes | None, options: WriteOptions, as_json: bool
+) -> None:
+    """One image to standard output: from standard input (whose first bytes, read already, are
+    ``piped_head``) or from the file ``name``."""
     import io
 
     from colorcli import imageio, runtime
     from colorcli.pipeline import Result
 
-    source = io.BytesIO(sys.stdin.buffer.read()) if stream_in else name
+    source = io.BytesIO(piped_head + sys.stdin.buffer.read()) if piped_head is not None else name
     started = time.perf_counter()
     buffer = io.BytesIO()
     try:

@@ -523,12 +523,13 @@ class Trainer:
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         ranks = state["rng"].get("ranks", [state["rng"]])  # older checkpoints: one process's state
-        if self.dist.rank >= len(ranks):  # resumed on more processes: a stream of its own
+        mine = ranks[self.dist.rank] if self.dist.rank < len(ranks) else None
+        if mine is None:  # resumed on more processes than saved: a stream of its own
             torch.manual_seed(self.cfg.seed + self.dist.rank + self.step)
-            return
-        torch.set_rng_state(ranks[self.dist.rank]["torch"])
-        if "cuda" in ranks[self.dist.rank] and self.device.type == "cuda":
-            torch.cuda.set_rng_state(ranks[self.dist.rank]["cuda"], self.device)
+        else:
+            torch.set_rng_state(mine["torch"])
+            if "cuda" in mine and self.device.type == "cuda":
+                torch.cuda.set_rng_state(mine["cuda"], self.device)
 
     # ---- one batch ---------------------------------------------------------------------------
 

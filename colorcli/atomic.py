@@ -26,7 +26,7 @@ def write_atomic(
     except FileExistsError:  # a file where a folder is needed; FileExistsError means the result
         in_the_way = str(path.parent)
         raise NotADirectoryError(errno.ENOTDIR, "a file is in the way of its folder", in_the_way) from None
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=_temporary_prefix(path.name), suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             write(fh)
@@ -42,6 +42,17 @@ def write_atomic(
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+# most file systems take names of up to 255 bytes; mkstemp adds 8 characters and ".tmp"
+_NAME_MAX = 255
+_ADDED = len(".") + len(".") + 8 + len(".tmp")
+
+
+def _temporary_prefix(name: str) -> str:
+    """A hidden prefix naming the file, short enough that the temporary name fits wherever
+    the final one does (its bytes cut, not its characters: the OS counts bytes)."""
+    return "." + os.fsdecode(os.fsencode(name)[: _NAME_MAX - _ADDED]) + "."
 
 
 def _publish_new(tmp: str, path: Path) -> None:

@@ -66,11 +66,14 @@ _ORIENTATION = 0x0112
 _X_RESOLUTION = 282
 _XMP_TIFF_TAG = 700
 _XMP_PNG_KEY = "XML:com.adobe.xmp"  # PNG keeps XMP as an iTXt text chunk of this name
+_RAW_EXIF_KEY = "raw profile type exif"  # ImageMagick's text chunk of hex EXIF, which Pillow reads
 _EXIF_FORMATS = frozenset({"jpg", "png", "webp"})
 # the tags that describe a photo, in a TIFF's own directory and in EXIF's first one alike:
 # DocumentName, ImageDescription, Make, Model, PageName, DateTime, Artist, Copyright. An
 # archive's catalogue entry lives in them.
 _DESCRIPTIVE_TAGS = (269, 270, 271, 272, 285, 306, 315, 33432)
+_IMAGE_DESCRIPTION = 270
+_LAYOUT_DESCRIPTIONS = (b'{"shape":', b"shape=(", b"ImageJ=")  # tifffile's JSON and old form, ImageJ's
 # EXIF's directories of camera settings (exposure, lens, time taken) and of GPS position, and the
 # interoperability one inside the former: a photo's history, as an archive catalogues it
 _EXIF_IFD, _GPS_IFD, _INTEROP_IFD = 0x8769, 0x8825, 0xA005
@@ -189,6 +192,8 @@ def from_pil(im: Image.Image) -> Picture:
         grey, alpha = _grey_and_alpha(to_srgb(_transparency_as_alpha(turned), im.info.get("icc_profile")))
         if im.format == "TIFF" and im.tag_v2.get(262) == 0 and grey.dtype == np.uint16:
             grey = 65535 - grey  # MinIsWhite: Pillow inverts 8-bit samples itself, not 16-bit ones
+        if grey.dtype == np.uint16 and _foreign_profile(im.info.get("icc_profile")) is not None:
+            notes += ("16-bit grey file: its colour profile was not applied, its tones read as sRGB",)
     if len(exif) and im.format != "TIFF":
         exif[_ORIENTATION] = 1
         exif.update(_as_stored(exif))
@@ -312,13 +317,16 @@ def to_srgb(im: Image.Image, icc: bytes | None) -> Image.Image:
 
     A scan tagged Dot Gain 20 % or a photo in Adobe RGB has another lightness than its numbers
     read as sRGB; the result is tagged sRGB, so the tones are kept only if the input is
-    converted. 8-bit grey and RGB only (Pillow's colour management); an unreadable profile is
-    ignored, as browsers do.
+    converted. 8-bit grey, RGB and palette only (Pillow's colour management); an unreadable
+    profile is ignored, as browsers do.
     """
-    profile = _foreign_profile(icc) if im.mode in ("L", "LA", "RGB", "RGBA") else None
+    profile = _foreign_profile(icc) if im.mode in ("L", "LA", "RGB", "RGBA", "P") else None
     if profile is None:
         return im
     from PIL import ImageCms
+
+    if im.mode == "P":  # a palette's colours are in the profile's space too
+        im = im.convert("RGBA" if "transparency" in im.info else "RGB")
 
     try:
         alpha = im.getchannel("A") if im.mode.endswith("A") else None
@@ -391,6 +399,21 @@ def notes_for(picture: Picture, fmt: str) -> tuple[str, ...]:
     if picture.alpha is not None and fmt in _NO_ALPHA_FORMATS:
         return (*picture.notes, f"{OUTPUT_FORMATS[fmt][0]} has no transparency: the alpha was dropped")
     return picture.notes
+
+
+# the largest side each format's encoder takes (libjpeg's 16-bit sizes, libwebp's 14-bit ones)
+_MAX_SIDE = {"jpg": ("JPEG", 65535), "webp": ("WebP", 16383)}
+
+
+def check_encodable(size: tuple[int, int], fmt: str) -> None:
+    """ImageError, saying what to do, for a size the format cannot hold: its encoder would fail
+    only after the output file was opened, in words that read like a disk fault."""
+    name, limit = _MAX_SIDE.get(fmt, ("", 0))
+    if limit and max(size) > limit:
+        raise ImageError(
+            f"{name} holds at most {limit} pixels a side and this image is "
+            f"{size[0]}×{size[1]}; choose --format png or tiff"
+        )
 
 
 def output_format(picture_format: str, requested: str) -> str:
@@ -484,9 +507,14 @@ def _directories(exif: Image.Exif) -> dict[int, dict[int, Any]]:
 
 def _exif_of_tiff(im: Image.Image) -> bytes | None:
     """The EXIF a TIFF's results get: its descriptive tags and EXIF and GPS directories. The rest
-    of a TIFF's directory is its own structure (strip offsets, sizes), not worth copying."""
+    of a TIFF's directory is its own structure (strip offsets, sizes), not worth copying; so is
+    an ImageDescription that tifffile or ImageJ wrote to record the pages' layout, which on a
+    one-page result makes them look for pages that are not there."""
     exif = Image.Exif()
-    exif.update(_as_stored(im.tag_v2, _DESCRIPTIVE_TAGS))
+    stored = _as_stored(im.tag_v2, _DESCRIPTIVE_TAGS)
+    if stored.get(_IMAGE_DESCRIPTION, b"").lstrip().startswith(_LAYOUT_DESCRIPTIONS):
+        del stored[_IMAGE_DESCRIPTION]
+    exif.update(stored)
     directories = _directories(im.getexif())
     for tag, directory in directories.items():
         exif.get_ifd(tag).update(directory)
@@ -515,7 +543,12 @@ def keeps_sixteen_bits(picture: Picture, fmt: str) -> bool:
 def _png_text(picture: Picture) -> dict[str, str | bytes]:
     """The PNG text chunks to write: the file's own, and its XMP packet (from any format, with
     the orientation reset by :func:`from_pil`) in place of a PNG's original copy of it."""
-    text: dict[str, str | bytes] = dict(picture.info.get("text", {}))
+    text: dict[str, str | bytes] = {
+        # ImageMagick's copy of the EXIF: it leaves in the eXIf chunk, orientation reset
+        k: v
+        for k, v in picture.info.get("text", {}).items()
+        if k.lower() != _RAW_EXIF_KEY
+    }
     if "xmp" in picture.info:
         text[_XMP_PNG_KEY] = picture.info["xmp"]
     return text

@@ -96,15 +96,62 @@ def discover(
         elif path.is_file():
             yield _loose_job(path, output, fmt)
         elif glob.has_magic(raw):
-            matches = sorted(glob.glob(raw, recursive=recursive))
-            if not matches:
+            matches = _pattern_inputs(raw, output, fmt, recursive)
+            if matches is None:
                 yield Result(raw, None, "failed", "the pattern matches no files")
-            ours = _outputs_among(matches, output, fmt)
-            for match in matches:
-                if os.path.realpath(match) not in ours:
-                    yield from discover([match], output, fmt, recursive)
+            yield from discover(matches or [], output, fmt, recursive)
         else:
             yield Result(raw, None, "failed", "no such file or folder")
+
+
+def _pattern_inputs(pattern: str, output: Path | None, fmt: str, recursive: bool) -> list[str] | None:
+    """A pattern's matches that are inputs, sorted (None when it matches nothing at all)."""
+    matches = sorted(glob.glob(pattern, recursive=recursive))
+    if not matches:
+        return None
+    ours = _outputs_among(matches, output, fmt)
+    return [match for match in matches if os.path.realpath(match) not in ours]
+
+
+class Reads:
+    """Every file a run given ``inputs`` (files, folders, patterns) reads, known before it starts.
+
+    :class:`Claims` meets inputs one by one, so an early job's output could replace, under
+    --overwrite, an input a later job has yet to read (``colorize dir a.png -o . --overwrite``:
+    ``dir/a.png``'s result is ``./a.png``). A path list on standard input is known only as it
+    streams; :class:`Claims` covers that.
+    """
+
+    def __init__(self, inputs: Iterable[str], output: Path | None, fmt: str, recursive: bool = True) -> None:
+        self._files: set[str] = set()
+        self._folders: list[tuple[Path, Path | None, bool]] = []  # (root, output inside it, recursive)
+        self._recursive = recursive
+        for raw in inputs:
+            self._add(raw, output, fmt)
+
+    def _add(self, raw: str, output: Path | None, fmt: str) -> None:
+        path = Path(raw)
+        if path.is_dir():
+            root, out = path.resolve(), _folder_output(path, output).resolve()
+            self._folders.append((root, out if out.is_relative_to(root) else None, self._recursive))
+        elif path.is_file():
+            self._files.add(os.path.realpath(path))
+        elif glob.has_magic(raw):
+            for match in _pattern_inputs(raw, output, fmt, self._recursive) or []:
+                self._add(match, output, fmt)
+
+    def __contains__(self, path: Path) -> bool:
+        real = Path(os.path.realpath(path))
+        if str(real) in self._files:
+            return True
+        if real.suffix.lower() not in imageio.INPUT_SUFFIXES or not real.exists():
+            return False
+        for root, out, recursive in self._folders:
+            if real.is_relative_to(root) and not (out is not None and real.is_relative_to(out)):
+                parts = real.relative_to(root).parts
+                if (recursive or len(parts) == 1) and not any(p.startswith(".") for p in parts):
+                    return True
+        return False
 
 
 def _outputs_among(matches: list[str], output: Path | None, fmt: str) -> set[str]:
@@ -118,10 +165,11 @@ def _outputs_among(matches: list[str], output: Path | None, fmt: str) -> set[str
     ours = set()
     for match in map(Path, matches):
         if match.is_dir():
-            ours.add(str(default_output(match)))
-        else:
-            target = _loose_job(match, None, fmt).target
-            ours.update(os.path.realpath(t) for t in (target, compare_path(target)))
+            ours.add(os.path.realpath(default_output(match)))
+        else:  # in any format: a rerun with another --format must not colour them either
+            for suffix in {target_suffix(match, fmt), *(s for _, s in imageio.OUTPUT_FORMATS.values())}:
+                target = _loose_job(match, None, fmt).target.with_suffix(suffix)
+                ours.update(os.path.realpath(t) for t in (target, compare_path(target)))
     return ours
 
 
@@ -137,19 +185,38 @@ def _relative_part(path: Path) -> Path:
     absolute path inside it, as ``find "$PWD"`` prints, included), else its bare name."""
     if not path.is_absolute() and ".." not in path.parts:
         return path
+    absolute = Path(os.path.abspath(path))
+    for folder in _working_folder_names():
+        if absolute.is_relative_to(folder):
+            return absolute.relative_to(folder)
+    return Path(path.name)
+
+
+def _working_folder_names() -> list[Path]:
+    """The working folder, and the shell's name for it ($PWD) when that is reached through a
+    symbolic link, so ``find "$PWD/"`` paths keep their tree there too."""
+    names = [Path.cwd()]
+    shell = os.environ.get("PWD")
     try:
-        return Path(os.path.abspath(path)).relative_to(Path.cwd())
-    except ValueError:
-        return Path(path.name)
+        if shell and Path(shell) != names[0] and os.path.samefile(shell, names[0]):
+            names.append(Path(shell))
+    except OSError:
+        pass
+    return names
 
 
 def default_output(folder: Path) -> Path:
-    resolved = folder.resolve()
-    return resolved.parent / f"{resolved.name}-colorized"
+    # beside the folder as named: a symbolic link's target may be a read-only archive mount
+    absolute = Path(os.path.abspath(folder))
+    return absolute.parent / f"{absolute.name}-colorized"
+
+
+def _folder_output(folder: Path, output: Path | None) -> Path:
+    return output if output is not None else default_output(folder)
 
 
 def _folder_jobs(folder: Path, output: Path | None, fmt: str, recursive: bool) -> Iterator[Job | Result]:
-    out_root = output if output is not None else default_output(folder)
+    out_root = _folder_output(folder, output)
     if out_root.resolve() == folder.resolve():
         yield Result(str(folder), None, "failed", "-o is this folder itself; choose another output folder")
         return
@@ -217,7 +284,9 @@ def read_path_list(stream: BinaryIO, nul: bool, head: bytes = b"") -> Iterator[s
     bytes, read already."""
     sep = b"\0" if nul else b"\n"
     pending = b""
-    for chunk in itertools.chain([head], iter(lambda: stream.read(1 << 16), b"")):
+    # read1: what the pipe holds now, so a slow producer's paths are coloured as they come
+    read = getattr(stream, "read1", stream.read)
+    for chunk in itertools.chain([head], iter(lambda: read(1 << 16), b"")):
         pending += chunk
         *complete, pending = pending.split(sep)
         for item in complete:
@@ -241,8 +310,9 @@ class Claims:
     Kept as 8-byte digests: under 200 bytes a file, however long the paths.
     """
 
-    def __init__(self, compare: bool = False) -> None:
+    def __init__(self, compare: bool = False, reads: Reads | None = None) -> None:
         self._compare = compare
+        self._reads = reads
         self._outputs: dict[int, int] = {}  # output -> the input that writes it
         self._inputs: set[int] = set()
 
@@ -253,15 +323,16 @@ class Claims:
         outputs = [_digest(path) for path in written]
         if self._outputs.get(outputs[0]) == source:
             return Result(str(job.source), str(job.target), "skipped", note="given twice")
-        if any(output in self._outputs for output in outputs):
-            return Result(
-                str(job.source),
-                str(job.target),
-                "failed",
-                "another input of this run has the same output; colour them into separate -o "
-                "folders or choose another --format",
-            )
-        if any(output in self._inputs for output in outputs):
+        for path, output in zip(written, outputs, strict=True):
+            if output in self._outputs:
+                return Result(
+                    str(job.source),
+                    str(job.target),
+                    "failed",
+                    f"another input of this run has the same output, {path}; "
+                    "colour them into separate -o folders",
+                )
+        if any(output in self._inputs for output in outputs) or self._read_later(job, written):
             return Result(
                 str(job.source), str(job.target), "failed", "the output would overwrite another input"
             )
@@ -271,6 +342,13 @@ class Claims:
         self._inputs.add(source)
         return None
 
+    def _read_later(self, job: Job, written: list[Path]) -> bool:
+        # the job's own input is _target_problem's to report
+        own = os.path.realpath(job.source)
+        return self._reads is not None and any(
+            os.path.realpath(path) != own and path in self._reads for path in written
+        )
+
 
 def _digest(path: Path) -> int:
     # symbolic links followed: d/x.png through a link to . is x.png
@@ -278,10 +356,10 @@ def _digest(path: Path) -> int:
     return int.from_bytes(hashlib.blake2b(absolute, digest_size=8).digest(), "big")
 
 
-def plan(jobs: Iterable[Job | Result], options: WriteOptions) -> Iterator[Result]:
+def plan(jobs: Iterable[Job | Result], options: WriteOptions, reads: Reads | None = None) -> Iterator[Result]:
     """What :meth:`Colorizer.run` would do, touching nothing: ``planned`` for each image it would
     colour, and the skipped and failed ones as the run would report them."""
-    claims = Claims(options.compare)
+    claims = Claims(options.compare, reads)
     for job in jobs:
         if isinstance(job, Job):
             job = (
@@ -401,6 +479,7 @@ class Colorizer:
         picture = imageio.load(source, self.max_megapixels)
         (ab,) = self._predict([self._model_inputs(picture)])
         out_format = imageio.output_format(picture.format, fmt)
+        imageio.check_encodable(picture.size, out_format)
         rgb = self._render(picture, ab, imageio.keeps_sixteen_bits(picture, out_format))
         try:
             imageio.encode(picture, rgb, out_format, quality, out)
@@ -425,24 +504,29 @@ class Colorizer:
         """
         options = options or WriteOptions()
         out = Path(output_dir)
+        base = None if root is None else Path(os.path.abspath(root))
 
         def job(path: Path) -> Job | Result:
             try:
-                relative = path.relative_to(root) if root is not None else Path(path.name)
+                relative = Path(os.path.abspath(path)).relative_to(base) if base else Path(path.name)
             except ValueError:
                 return Result(str(path), None, "failed", f"not inside root {root}")
             return Job(path, (out / relative).with_suffix(target_suffix(path, options.format)))
 
-        return self.run((job(Path(p)) for p in paths), options)
+        reads = Reads(map(str, paths), None, options.format) if isinstance(paths, list | tuple) else None
+        return self.run((job(Path(p)) for p in paths), options, reads)
 
-    def run(self, jobs: Iterable[Job | Result], options: WriteOptions) -> Iterator[Result]:
+    def run(
+        self, jobs: Iterable[Job | Result], options: WriteOptions, reads: Reads | None = None
+    ) -> Iterator[Result]:
         """The pipeline: decode in threads, batch for the model, render and encode in threads.
 
         Results come out roughly in input order; failed inputs (a :class:`Result` among ``jobs``)
-        pass straight through.
+        pass straight through. ``reads``: every file the run reads, when known before it starts
+        (:class:`Reads`), so that no output replaces one of them.
         """
         _ = self.model  # open it before any thread starts, so model errors surface at once
-        claims = Claims(options.compare)
+        claims = Claims(options.compare, reads)
         in_flight = 2 * self.workers + self.batch_size
         pool = ThreadPoolExecutor(self.workers, thread_name_prefix="colorcli")
         try:
@@ -568,6 +652,7 @@ class Colorizer:
         picture = prepared.picture
         fmt = _SUFFIX_FORMATS.get(job.target.suffix.lower(), "png")
         try:
+            imageio.check_encodable(picture.size, fmt)
             rgb = self._render(picture, ab, imageio.keeps_sixteen_bits(picture, fmt))
             encode = functools.partial(imageio.encode, picture, rgb, fmt, options.quality)
             side = None
@@ -580,17 +665,12 @@ class Colorizer:
                         f"cannot encode the --compare picture: {type(exc).__name__}: {exc}",
                         prepared.started,
                     )
-            if not _write_new(job.target, encode, options):
-                return Result(
-                    str(job.source),
-                    str(job.target),
-                    "skipped",
-                    None,
-                    _ms(prepared.started),
-                    note="output exists",
-                )
+            # with --skip-existing, a run stopped between the two writes is finished by a rerun
+            wrote = [_write_new(job.target, encode, options)]
             if side is not None:
-                _write_new(compare_path(job.target), lambda fh: fh.write(side), options)
+                wrote.append(_write_new(compare_path(job.target), lambda fh: fh.write(side), options))
+        except imageio.ImageError as exc:
+            return _failed(job, str(exc), prepared.started)
         except FileExistsError as exc:
             return _failed(
                 job,
@@ -598,10 +678,18 @@ class Colorizer:
                 prepared.started,
             )
         except OSError as exc:
-            return _failed(job, f"cannot write {job.target}: {exc.strerror or exc}", prepared.started)
+            where = exc.filename or job.target
+            return _failed(job, f"cannot write {where}: {exc.strerror or exc}", prepared.started)
         except Exception as exc:  # an encoder refusing one odd image must not stop the run
             return _failed(job, f"cannot encode: {type(exc).__name__}: {exc}", prepared.started)
-        note = "; ".join(imageio.notes_for(picture, fmt)) or None
+        if not any(wrote):
+            return Result(
+                str(job.source), str(job.target), "skipped", None, _ms(prepared.started), note="output exists"
+            )
+        notes = imageio.notes_for(picture, fmt)
+        if not wrote[0]:
+            notes = ["kept the existing result, wrote its --compare picture", *notes]
+        note = "; ".join(notes) or None
         return Result(
             str(job.source),
             str(job.target),
@@ -622,6 +710,10 @@ def _write_new(path: Path, write: Callable[[BinaryIO], object], options: WriteOp
     except FileExistsError:
         if options.skip_existing:
             return False
+        raise
+    except OSError as exc:
+        if exc.filename is None:  # a full disk, say: name the file whose write failed
+            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
         raise
     return True
 
@@ -663,10 +755,10 @@ def _target_problem(job: Job, options: WriteOptions) -> Result | None:
         compare_exists = compare is not None and compare.exists()
     except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop, before Python 3.13
         return _failed(job, f"cannot check the output: {exc}", started)
-    if exists and options.skip_existing:
+    if exists and options.skip_existing and (compare is None or compare_exists):
         return Result(str(job.source), str(job.target), "skipped", None, _ms(started), note="output exists")
     keep = "pass --overwrite to replace it or --skip-existing to keep it"
-    if exists and not options.overwrite:
+    if exists and not (options.overwrite or options.skip_existing):
         return _failed(job, f"the output exists; {keep}", started)
     if compare_exists and not (options.overwrite or options.skip_existing):
         # found now, not after the result is written: a run reported failed would leave it

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -500,7 +501,10 @@ def test_a_piped_image_the_encoder_refuses_is_one_clear_line(tiny_onnx_model: Pa
     assert run.returncode == 1 and run.stdout == b""
     record, message = run.stderr.decode().strip().splitlines()
     assert json.loads(record)["status"] == "failed"
-    assert message.startswith("error: -: cannot encode: ") and "WebP" in message
+    assert message == (
+        "error: -: WebP holds at most 16383 pixels a side and this image is 17000×20; "
+        "choose --format png or tiff"
+    )
 
 
 def test_a_folder_to_standard_output_is_a_usage_error(tiny_onnx_model: Path, tmp_path: Path) -> None:
@@ -539,3 +543,51 @@ def test_a_compare_picture_the_encoder_refuses_writes_nothing(tiny_onnx_model: P
     run = colorcli("colorize", "wide.webp", "--compare", "--model", str(tiny_onnx_model), cwd=tmp_path)
     assert run.returncode == 1 and b"cannot encode the --compare picture" in run.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["wide.webp"]
+
+
+def test_standard_input_misused_is_a_usage_error(tiny_onnx_model: Path, tmp_path: Path) -> None:
+    model = ("--model", str(tiny_onnx_model))
+    png = io.BytesIO()
+    Image.new("L", (8, 8)).save(png, "PNG")
+    other = tmp_path / "other.png"
+    Image.new("L", (8, 8)).save(other)
+    mixed = colorcli("colorize", "-", str(other), *model, stdin=png.getvalue())
+    assert mixed.returncode == 2 and b"standard input holds an image; colour it on its own" in mixed.stderr
+    binary = colorcli("colorize", "-", *model, stdin=b"P5\n8 8\n255\n" + bytes(64))
+    assert binary.returncode == 2 and b"neither an image colorcli reads nor a list of paths" in binary.stderr
+    named = colorcli("colorize", str(other), "-o", str(tmp_path / "colour.jpg"), *model)
+    assert named.returncode == 2 and b"-o - > " in named.stderr
+    assert not (tmp_path / "colour.jpg").exists()
+
+
+def test_runs_with_nothing_to_do_say_so(tiny_onnx_model: Path, tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    model = ("--model", str(tiny_onnx_model))
+    run = colorcli("colorize", str(tmp_path / "empty"), *model)
+    assert run.returncode == 0 and run.stderr.decode().strip().endswith(
+        "no images found (colorcli reads JPEG, PNG, WebP, TIFF, BMP, GIF, JPEG 2000 and HEIC files)"
+    )
+    Image.new("L", (8, 8)).save(tmp_path / "a.png")
+    Image.new("L", (8, 8)).save(tmp_path / "a-colorized.png")
+    dry = colorcli("colorize", str(tmp_path / "a.png"), "--skip-existing", "--dry-run", *model)
+    assert dry.stderr.decode().strip().splitlines()[-1] == "dry run: 0 to colour, 1 skipped, 0 failed"
+
+
+def test_a_newline_in_a_file_name_keeps_one_line_per_image(tiny_onnx_model: Path, tmp_path: Path) -> None:
+    Image.new("L", (8, 8)).save(tmp_path / "two\nlines.png")
+    run = colorcli("colorize", str(tmp_path), "--model", str(tiny_onnx_model))
+    lines = run.stderr.decode().strip().splitlines()
+    assert run.returncode == 0 and len(lines) == 3, lines  # the model, the image, the summary
+    assert "two\\nlines.png" in lines[1]
+
+
+def test_a_pillow_warning_is_one_line(tiny_onnx_model: Path, tmp_path: Path) -> None:
+    # an EXIF tag whose data would lie past the end: Pillow warns and skips it
+    entry = struct.pack("<HHII", 0x010E, 2, 100, 0x1000)
+    tiff = b"II*\x00" + struct.pack("<IH", 8, 1) + entry + struct.pack("<I", 0)
+    source = tmp_path / "cut-exif.jpg"
+    Image.new("L", (16, 16), 90).save(source, exif=b"Exif\x00\x00" + tiff)
+    run = colorcli("colorize", str(source), "--model", str(tiny_onnx_model))
+    lines = run.stderr.decode().strip().splitlines()
+    assert run.returncode == 0 and "warning: Tag data larger than file. Skipping tag 270" in lines
+    assert not any("warnings.warn" in line or "UserWarning" in line for line in lines)

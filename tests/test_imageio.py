@@ -613,3 +613,68 @@ def test_a_16_bit_min_is_white_tiff_is_read_the_right_way_round(tmp_path: Path) 
     deep = (np.arange(64).reshape(8, 8) * 1000).astype(np.uint16)
     tifffile.imwrite(tmp_path / "white.tif", 65535 - deep, photometric="miniswhite")
     assert np.array_equal(imageio.load(tmp_path / "white.tif").grey, deep)
+
+
+def test_a_palette_image_s_profile_is_applied_and_a_16_bit_grey_one_is_named(tmp_path: Path) -> None:
+    from photos import rgb_icc_profile
+
+    # mid-grey 128 in linear RGB is 50 % luminance: sRGB 188, in a palette image as in an RGB one
+    for mode in ("RGB", "P"):
+        path = tmp_path / f"linear-{mode}.png"
+        image = Image.new("RGB", (8, 8), (128, 128, 128))
+        image = image.convert("P", palette=Image.Palette.ADAPTIVE) if mode == "P" else image
+        image.save(path, icc_profile=rgb_icc_profile(1.0))
+        assert abs(int(imageio.load(path).grey[0, 0]) - 188) <= 2, mode
+    from photos import gray_icc_profile
+
+    deep = tmp_path / "deep.tif"
+    tifffile.imwrite(deep, np.full((8, 8), 30000, np.uint16), iccprofile=gray_icc_profile(1.0))
+    assert any("profile was not applied" in note for note in imageio.load(deep).notes)
+
+
+def test_a_layout_description_is_not_copied_onto_a_one_page_result(tmp_path: Path) -> None:
+    stack = tmp_path / "stack.tif"
+    tifffile.imwrite(stack, np.full((2, 20, 30), 90, np.uint8))  # tifffile writes {"shape": [2, 20, 30]}
+    captioned = tmp_path / "captioned.tif"
+    tifffile.imwrite(captioned, np.full((20, 30), 90, np.uint8), description="Harbour, 1931")
+    for source, kept in ((stack, None), (captioned, "Harbour, 1931")):
+        picture = imageio.load(source)
+        out = io.BytesIO()
+        imageio.encode(picture, Image.new("RGB", picture.size), "tiff", 90, out)
+        with tifffile.TiffFile(io.BytesIO(out.getvalue())) as tif:
+            assert tif.pages[0].description == (kept or ""), source.name
+            tif.asarray()  # readable: no pages looked for that are not there
+
+
+def test_imagemagick_s_raw_exif_text_is_not_copied_beside_the_reset_exif() -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    raw = exif.tobytes()
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    info.add_text("Raw profile type exif", f"\nexif\n{len(raw):8d}\n{raw.hex()}\n")
+    info.add_text("Title", "Pier")
+    source = io.BytesIO()
+    Image.new("L", (6, 4), 90).save(source, "PNG", pnginfo=info)
+    picture = imageio.load(io.BytesIO(source.getvalue()))
+    out = io.BytesIO()
+    imageio.encode(picture, Image.new("RGB", picture.size), "png", 90, out)
+    result = Image.open(io.BytesIO(out.getvalue()))
+    assert result.size == (4, 6) and result.getexif()[0x0112] == 1
+    assert result.text == {"Title": "Pier"}
+
+
+@pytest.mark.parametrize(("fmt", "side"), [("jpg", 65536), ("webp", 16384)])
+def test_a_size_the_format_cannot_hold_is_refused_before_encoding(fmt: str, side: int) -> None:
+    imageio.check_encodable((side - 1, 4), fmt)
+    with pytest.raises(imageio.ImageError, match="choose --format png or tiff"):
+        imageio.check_encodable((4, side), fmt)
+    imageio.check_encodable((side * 2, 4), "png")
+
+
+def test_write_atomic_takes_the_longest_name_the_file_system_does(tmp_path: Path) -> None:
+    for name in ("n" * 251 + ".png", "ü" * 125 + ".png"):  # 255 bytes, the limit on most file systems
+        write_atomic(tmp_path / name, lambda fh: fh.write(b"whole"))
+        assert (tmp_path / name).read_bytes() == b"whole"
+    assert len(list(tmp_path.iterdir())) == 2

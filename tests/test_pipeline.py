@@ -362,3 +362,113 @@ def test_an_input_reached_through_a_symlink_is_still_never_overwritten(
     jobs = pipeline.discover(["d/x-colorized.png", "x.png"], None, "keep")
     results = {r.input: r for r in pipeline.plan(jobs, pipeline.WriteOptions(overwrite=True))}
     assert results["x.png"].status == "failed" and "another input" in results["x.png"].error
+
+
+def test_overwrite_never_replaces_an_input_a_later_job_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    _touch_image(tmp_path / "a.png")
+    _touch_image(tmp_path / "dir" / "a.png")  # its result under -o . would be ./a.png
+    _touch_image(tmp_path / "ow" / "top" / "z" / "x.png")
+    _touch_image(tmp_path / "ow" / "top" / "top" / "z" / "x.png")  # mirrored into ow: ow/top/z/x.png
+    options = pipeline.WriteOptions(overwrite=True)
+    for inputs, out in ((["dir", "a.png"], Path(".")), (["ow/top"], Path("ow"))):
+        reads = pipeline.Reads(inputs, out, "keep")
+        results = list(pipeline.plan(pipeline.discover(inputs, out, "keep"), options, reads))
+        planned = {Path(r.output).resolve() for r in results if r.status == "planned"}
+        assert not planned & {p.resolve() for p in tmp_path.glob("**/*.png")}, inputs
+        assert any("would overwrite another input" in (r.error or "") for r in results), inputs
+    # outputs that are not inputs are still replaced
+    _touch_image(tmp_path / "photos" / "p.png")
+    _touch_image(tmp_path / "photos-colorized" / "p.png")
+    reads = pipeline.Reads(["photos"], None, "keep")
+    (again,) = pipeline.plan(pipeline.discover(["photos"], None, "keep"), options, reads)
+    assert again.status == "planned"
+
+
+def test_a_rerun_with_skip_existing_writes_a_missing_compare_picture(
+    tiny_onnx_model: Path, tmp_path: Path
+) -> None:
+    source = _touch_image(tmp_path / "scan.png", (40, 30))
+    colorizer = pipeline.Colorizer(tiny_onnx_model, device="cpu", workers=1)
+    first = pipeline.WriteOptions(compare=True)
+    (done,) = colorizer.colorize_files([source], tmp_path / "o", first)
+    result = tmp_path / "o" / "scan.png"
+    assert done.status == "ok"
+    (tmp_path / "o" / "scan-compare.png").unlink()  # as a run stopped between the two writes leaves it
+    before = result.read_bytes()
+    resume = pipeline.WriteOptions(compare=True, skip_existing=True)
+    (finished,) = colorizer.colorize_files([source], tmp_path / "o", resume)
+    assert finished.status == "ok", finished.error
+    assert "kept the existing result" in finished.note
+    assert result.read_bytes() == before and (tmp_path / "o" / "scan-compare.png").exists()
+    (nothing,) = colorizer.colorize_files([source], tmp_path / "o", resume)
+    assert nothing.status == "skipped"
+
+
+def test_paths_keep_their_tree_under_a_working_folder_reached_through_a_link(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _touch_image(tmp_path / "real" / "box1" / "scan.png")
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    monkeypatch.chdir(tmp_path / "link")
+    monkeypatch.setenv("PWD", str(tmp_path / "link"))  # the shell's name for it; getcwd() has the real one
+    (job,) = _jobs(pipeline.discover([str(tmp_path / "link" / "box1" / "scan.png")], Path("/o"), "keep"))
+    assert job.target == Path("/o/box1/scan.png")
+
+
+def test_a_linked_folder_s_results_go_beside_the_link(tmp_path: Path) -> None:
+    _touch_image(tmp_path / "archive" / "scans" / "a.png")
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "scans").symlink_to(tmp_path / "archive" / "scans")
+    (job,) = _jobs(pipeline.discover([str(tmp_path / "mine" / "scans")], None, "keep"))
+    assert job.target == tmp_path / "mine" / "scans-colorized" / "a.png"
+
+
+def test_a_pattern_rerun_in_another_format_leaves_the_last_results_alone(tmp_path: Path) -> None:
+    _touch_image(tmp_path / "g" / "a.jpg")
+    _touch_image(tmp_path / "g" / "a-colorized.jpg")  # the last run's, in the default format
+    jobs = _jobs(pipeline.discover([str(tmp_path / "g" / "*.jpg")], None, "png"))
+    assert [j.source.name for j in jobs] == ["a.jpg"]
+
+
+def test_colorize_files_compares_paths_with_root_as_the_paths_they_name(
+    tiny_onnx_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    _touch_image(tmp_path / "in" / "sub" / "grey.png")
+    colorizer = pipeline.Colorizer(tiny_onnx_model, device="cpu", workers=1)
+    (mixed,) = colorizer.colorize_files(["in/sub/grey.png"], "out", root=tmp_path / "in")
+    assert mixed.status == "ok" and Path(mixed.output) == Path("out/sub/grey.png")
+    (escaping,) = colorizer.colorize_files(["g/../in/sub/grey.png"], "out2", root="g")
+    assert escaping.status == "failed" and "not inside root" in escaping.error
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.glob("**/grey.png")) == [
+        "in/sub/grey.png",
+        "out/sub/grey.png",
+    ]
+
+
+def test_a_path_list_is_read_as_it_arrives() -> None:
+    class Pipe(io.RawIOBase):  # a producer that has written one path and not yet the next
+        def __init__(self) -> None:
+            self.parts = [b"a.png\n", b"b.png\n"]
+            self.taken = False  # whether a.png has been coloured, so the producer goes on
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer) -> int:
+            if not self.parts:
+                return 0
+            if len(self.parts) == 1 and not self.taken:
+                raise AssertionError("waited for the producer before taking the path it had written")
+            part = self.parts.pop(0)
+            buffer[: len(part)] = part
+            return len(part)
+
+    pipe = Pipe()
+    paths = pipeline.read_path_list(io.BufferedReader(pipe), nul=False)
+    assert next(paths) == "a.png"
+    pipe.taken = True
+    assert list(paths) == ["b.png"]

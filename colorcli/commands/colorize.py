@@ -8,6 +8,7 @@ import os
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 FORMATS = ("keep", "jpg", "png", "webp", "tiff", "bmp")
 QUALITY = 92
 MAX_MEGAPIXELS = 180.0
+_READABLE = "JPEG, PNG, WebP, TIFF, BMP, GIF, JPEG 2000 and HEIC files"
 
 
 def colorize(
@@ -83,7 +85,7 @@ def colorize(
     ),
 ) -> None:
     """Colour black-and-white photos at full resolution, keeping their luminance and metadata."""
-    from colorcli import pipeline, runtime
+    from colorcli import imageio, pipeline, runtime
 
     if fmt not in FORMATS:
         usage_error(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
@@ -106,10 +108,24 @@ def colorize(
     except ValueError as exc:
         usage_error(str(exc))
     options = pipeline.WriteOptions(fmt, quality, overwrite, skip_existing, compare)
+    warnings.showwarning = _warning_line  # Pillow's, on one odd file: a line, not a fake traceback
 
     # the first bytes tell an image from a list of paths: read them whole, as a pipe may bring fewer
-    head = sys.stdin.buffer.read(16) if inputs == ["-"] and not sys.stdin.isatty() else b""
+    head = sys.stdin.buffer.read(16) if "-" in inputs and not sys.stdin.isatty() else b""
     stream_in = pipeline.stdin_is_image(head)
+    if stream_in and inputs != ["-"]:
+        usage_error("standard input holds an image; colour it on its own: colorcli colorize - < IMAGE > OUT")
+    if not stream_in and not null and b"\0" in head:
+        usage_error(
+            "standard input is neither an image colorcli reads nor a list of paths "
+            "(for NUL-separated paths, pass -0)"
+        )
+    named = Path(output) if output not in (None, "-") else None
+    if named is not None and named.suffix.lower() in imageio.INPUT_SUFFIXES and not named.is_dir():
+        usage_error(
+            f"-o takes a folder, and {output} looks like an image file's name; to name one result, "
+            f"colour it to standard output: -o - > {output}"
+        )
     if output == "-" or stream_in:
         if stream_in and output not in (None, "-"):
             usage_error(
@@ -129,18 +145,20 @@ def colorize(
 
     out_root = Path(output) if output else None
     jobs = _sharded(_expand_stdin(inputs, null, head), out_root, fmt, recursive, shard_range)
+    # what the arguments name is known now, so no output replaces an input a later job reads
+    reads = pipeline.Reads([item for item in inputs if item != "-"], out_root, fmt, recursive)
     if dry_run:
-        results = pipeline.plan(jobs, options)
+        results = pipeline.plan(jobs, options, reads)
     else:
         _open_model(colorizer, quiet)  # before -o is made: a bad model leaves no empty folder
         if out_root is not None:
             _check_writable(out_root)
-        results = colorizer.run(jobs, options)
+        results = colorizer.run(jobs, options, reads)
     # a path list on standard input can be read once only: no total, hence no ETA, for it
     count = (
         None if dry_run or "-" in inputs else lambda: _count(inputs, out_root, fmt, recursive, shard_range)
     )
-    failed = _report(results, as_json, quiet, count)
+    failed = _report(results, as_json, quiet, count, dry_run)
     if failed:
         raise typer.Exit(EXIT_FAILURE)
 
@@ -243,11 +261,17 @@ def _ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000.0, 1)
 
 
+def _warning_line(message: Warning | str, category: type[Warning], *_: object, **__: object) -> None:
+    _say(f"warning: {message}")
+
+
 def _say(message: str) -> None:
     typer.echo(message, err=True)
 
 
-def _report(results: Iterator[Result], as_json: bool, quiet: bool, count: Callable[[], int] | None) -> int:
+def _report(
+    results: Iterator[Result], as_json: bool, quiet: bool, count: Callable[[], int] | None, dry_run: bool
+) -> int:
     """Print per-image lines (or JSON, or a progress bar) and the summary; returns the failure count.
 
     On a terminal, ``count`` (a second, metadata-only walk of the inputs) runs in a background
@@ -270,7 +294,7 @@ def _report(results: Iterator[Result], as_json: bool, quiet: bool, count: Callab
             if as_json:
                 _print_json(result.to_json())
             if result.status == "failed":
-                message = f"failed: {result.input}: {result.error}"
+                message = f"failed: {_shown(result.input)}: {result.error}"
                 (bar.console.print(message, markup=False, highlight=False) if bar else _say(message))
             elif bar is None and not quiet and not as_json:
                 _say(_line(result))
@@ -281,7 +305,7 @@ def _report(results: Iterator[Result], as_json: bool, quiet: bool, count: Callab
     finally:
         if bar:
             bar.stop()
-        _say(_summary(counts, megapixels, time.perf_counter() - started, stopped))
+        _say(_summary(counts, megapixels, time.perf_counter() - started, stopped, dry_run))
     return counts["failed"]
 
 
@@ -293,9 +317,11 @@ def _print_json(document: dict[str, Any]) -> None:
     sys.stdout.buffer.flush()
 
 
-def _summary(counts: dict[str, int], megapixels: float, elapsed: float, stopped: bool) -> str:
+def _summary(counts: dict[str, int], megapixels: float, elapsed: float, stopped: bool, dry_run: bool) -> str:
     done, skipped, failed = counts["ok"], counts["skipped"], counts["failed"]
-    if counts["planned"]:
+    if not any(counts.values()) and not stopped:
+        return f"no images found (colorcli reads {_READABLE})"
+    if dry_run:
         return f"dry run: {counts['planned']} to colour, {skipped} skipped, {failed} failed"
     summary = f"{done} coloured, {skipped} skipped, {failed} failed in {elapsed:.1f} s"
     if done:
@@ -310,9 +336,15 @@ def _summary(counts: dict[str, int], megapixels: float, elapsed: float, stopped:
 
 def _line(result: Result) -> str:
     note = f" [{result.note}]" if result.note else ""
+    source, target = _shown(result.input), _shown(result.output or "")
     if result.status == "planned":
-        return f"would write {result.output}  <-  {result.input}"
-    return f"{result.status}: {result.input} -> {result.output} ({result.ms:.0f} ms){note}"
+        return f"would write {target}  <-  {source}"
+    return f"{result.status}: {source} -> {target} ({result.ms:.0f} ms){note}"
+
+
+def _shown(name: str) -> str:
+    """A file name on one line: a newline or other control character in it escaped."""
+    return name if name.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in name)
 
 
 def _progress() -> Progress:

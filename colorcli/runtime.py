@@ -46,7 +46,8 @@ def providers_for(device: str) -> list[str]:
         if "CUDAExecutionProvider" not in available:
             raise DeviceError(
                 "--device cuda needs onnxruntime-gpu and a CUDA GPU "
-                "(pip install 'colorcli[gpu]'); use --device cpu or auto"
+                f"(pip install 'colorcli[gpu]'{_BOTH_RUNTIMES if _both_runtimes() else ''}); "
+                "use --device cpu or auto"
             )
         return ["CUDAExecutionProvider", "CPUExecutionProvider"]
     if device == "auto":
@@ -54,6 +55,25 @@ def providers_for(device: str) -> list[str]:
             return ["CUDAExecutionProvider", "CPUExecutionProvider"]
         return ["CPUExecutionProvider"]
     raise DeviceError(f"unknown device {device!r}; choose one of: {', '.join(DEVICES)}")
+
+
+# onnxruntime and onnxruntime-gpu install the same module, and side by side the CPU one's files
+# can hide CUDA; installing the GPU one alone again gives it back
+_BOTH_RUNTIMES = (
+    ", then, as both onnxruntime and onnxruntime-gpu are installed: "
+    "pip uninstall -y onnxruntime onnxruntime-gpu && pip install onnxruntime-gpu"
+)
+
+
+def _both_runtimes() -> bool:
+    from importlib import metadata as installed
+
+    try:
+        installed.version("onnxruntime")
+        installed.version("onnxruntime-gpu")
+    except installed.PackageNotFoundError:
+        return False
+    return True
 
 
 def read_info(path: str | Path) -> metadata.ModelInfo:

@@ -472,3 +472,22 @@ def test_a_path_list_is_read_as_it_arrives() -> None:
     assert next(paths) == "a.png"
     pipe.taken = True
     assert list(paths) == ["b.png"]
+
+
+def test_cuda_asked_for_beside_two_runtimes_says_how_to_keep_the_gpu_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from importlib import metadata
+
+    from colorcli import runtime
+
+    real_version = metadata.version
+    monkeypatch.setattr(
+        metadata, "version", lambda name: "1.20" if name == "onnxruntime-gpu" else real_version(name)
+    )
+    with pytest.raises(runtime.DeviceError, match="pip uninstall -y onnxruntime onnxruntime-gpu"):
+        runtime.providers_for("cuda")
+    monkeypatch.setattr(metadata, "version", real_version)
+    with pytest.raises(runtime.DeviceError) as alone:
+        runtime.providers_for("cuda")
+    assert "uninstall" not in str(alone.value)

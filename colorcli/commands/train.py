@@ -208,7 +208,7 @@ def train(
 ) -> None:
     """Train a colorizer (resnet-sn, unet-sn, unet-bn or unet-patch) on your photos.
 
-    Example: colorcli train --arch unet-sn --data photos/ --out runs/mine --epochs 20
+    Example: colorcli train --arch unet-sn --data photos/ --image-size 128 --out runs/mine --epochs 20
     """
     given = {k: v for k, v in locals().items() if v is not None and k not in ("config", "resume", "force")}
     flags = dict(given)  # _settings takes the generator's widths out of given

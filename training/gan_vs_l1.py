@@ -3,6 +3,10 @@
     python training/eval_photos.py /tmp/eval
     python training/gan_vs_l1.py GAN.onnx L1.onnx --photos /tmp/eval/heldout --photos /tmp/eval/val
 
+Each model runs as ``colorcli colorize`` runs it: at its own render size and context pass (as
+exported), unless ``--render-size`` or ``--context-size`` sets them for both (``--context-size
+0``: no context pass). Its stored colour gain always applies.
+
 Scores the GAN model and its L1-only twin, each at several ``--saturation`` values: any model
 can be made more colourful by scaling its a,b, so the fair comparison is the most colour each
 reaches, by a gain, without falling below the GAN's PSNR as trained (linear between the two
@@ -33,21 +37,32 @@ def main() -> None:
     parser.add_argument("gan", type=Path, help="ONNX model trained with the adversarial term")
     parser.add_argument("l1", type=Path, help="ONNX model of the same recipe, L1 only")
     parser.add_argument("--photos", type=Path, action="append", required=True, help="folder of colour photos")
-    parser.add_argument("--render-size", type=int, default=256)
-    parser.add_argument("--context-size", type=int, default=0, help="context pass of both (0: none)")
+    parser.add_argument(
+        "--render-size", type=int, default=None, help="render size of both (default: each model's own)"
+    )
+    parser.add_argument(
+        "--context-size",
+        type=int,
+        default=None,
+        help="context pass of both, 0 for none (default: each model's own)",
+    )
     args = parser.parse_args()
 
     run = {"render_size": args.render_size, "context_size": args.context_size}
     models = (("GAN", args.gan), ("L1 only", args.l1))
+    colorizers = {name: [Colorizer(path, saturation=s, **run) for s in SATURATIONS] for name, path in models}
     candidates = [
-        model_candidate(f"{name}, saturation {s:g}", Colorizer(path, saturation=s, **run))
-        for name, path in models
-        for s in SATURATIONS
+        model_candidate(f"{name}, saturation {s:g}", colorizer)
+        for name, _ in models
+        for s, colorizer in zip(SATURATIONS, colorizers[name], strict=True)
     ]
+    settings = "; ".join(
+        f"{name}: render size {c[0].render_size}, context {c[0].context_size or 'none'}"
+        for name, c in colorizers.items()
+    )
     for folder in args.photos:
         gain, colour, original = per_photo(find_images(folder), candidates)
-        print(f"\n{folder}: {len(original)} photos, render size {args.render_size}, ", end="")
-        print(f"context {args.context_size}\n")
+        print(f"\n{folder}: {len(original)} photos; {settings}\n")
         print("| model | PSNR gain over grey | colourfulness × originals |\n|---|---|---|")
         ratio = colour.mean(axis=1) / original.mean()
         for c, g, r in zip(candidates, gain.mean(axis=1), ratio, strict=True):

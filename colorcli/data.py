@@ -100,15 +100,16 @@ def class_of(key: str) -> str:
     return Path(parts[-1]).stem.split("_")[0]
 
 
-def _from_folder(root: Path, val_fraction: float) -> list[Record]:
+def _from_folder(root: Path, val_fraction: float, skip: Path | None = None) -> list[Record]:
     seen: set[Path] = set()
+    skipped = skip.resolve() if skip is not None else None
     out = []
     for p in sorted(root.rglob("*")):
         rel = p.relative_to(root)
         if not _is_image_name(rel.parts) or not p.is_file():
             continue
         real = p.resolve()
-        if real in seen:
+        if real in seen or (skipped is not None and real.is_relative_to(skipped)):
             continue
         seen.add(real)
         name = rel.as_posix()  # "/" on every OS: the split hashes it
@@ -163,8 +164,11 @@ def _from_cifar_batches(root: Path) -> list[Record]:
     return out
 
 
-def find_records(paths: Iterable[str | Path], val_fraction: float = 0.05) -> list[Record]:
-    """All images under the ``--data`` paths, with their train/val split."""
+def find_records(
+    paths: Iterable[str | Path], val_fraction: float = 0.05, skip: Path | None = None
+) -> list[Record]:
+    """All images under the ``--data`` paths, with their train/val split; none under ``skip``
+    (the run's own folder, whose sample sheets a run inside its data folder would train on)."""
     records: list[Record] = []
     for raw in paths:
         path = Path(raw)
@@ -180,7 +184,7 @@ def find_records(paths: Iterable[str | Path], val_fraction: float = 0.05) -> lis
         if path.is_dir() and any(path.glob("data_batch_*")):
             found = _from_cifar_batches(path)
         elif path.is_dir():
-            found = _from_folder(path, val_fraction)
+            found = _from_folder(path, val_fraction, skip)
         elif tarfile.is_tarfile(path):
             found = _from_tar(path, val_fraction)
         else:

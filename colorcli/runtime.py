@@ -127,6 +127,11 @@ def _session(path: Path, providers: list[str], threads: int) -> tuple[Any, metad
         session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
     except Exception as exc:  # onnxruntime raises its own exception types for bad files
         first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        if path.suffix.lower() in (".pt", ".pth"):
+            raise ModelLoadError(
+                f"{path} is a training checkpoint, not an ONNX model; export it first: "
+                f"colorcli export {path} -o model.onnx"
+            ) from None
         raise ModelLoadError(f"{path} is not a readable ONNX model ({first})") from None
     try:
         info = metadata.parse(session.get_modelmeta().custom_metadata_map)

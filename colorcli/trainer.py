@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from colorcli import __version__, checkpoint, color, data, rebalance
+from colorcli.atomic import write_atomic
 from colorcli.models import colour_classes, registry
 from colorcli.train_config import ConfigError, TrainConfig
 
@@ -190,38 +191,64 @@ def _init_worker(worker_id: int) -> None:
     sys.excepthook = _ignore_lost_parent
 
 
+# the stops a run honours cleanly: SIGTERM (Slurm, Kubernetes) and SIGINT (Ctrl-C)
+_STOPS = (signal.SIGTERM, signal.SIGINT)
+
+
 @contextlib.contextmanager
-def _sigterm_deferred() -> Iterator[None]:
-    """Lets the epoch's files (metrics line, samples, checkpoints) be written whole before a
-    SIGTERM takes effect: one that arrives meanwhile is noted and raised again afterwards.
-    Stopped inside ``torch.save``, the run reported a zip-writer error instead of a clean stop
-    (its previous checkpoint was intact: checkpoints are written atomically)."""
+def _stops_deferred() -> Iterator[None]:
+    """Lets the epoch's files (checkpoints, metrics line, samples) be written whole before a
+    stop takes effect: one that arrives meanwhile is noted and raised again afterwards.
+    Stopped inside ``torch.save``, the run reported a zip-writer error instead of a clean stop;
+    stopped between its files, it named an epoch its checkpoint did not hold."""
     if threading.current_thread() is not threading.main_thread():  # only it may set handlers
         yield
         return
     caught: list[int] = []
-    previous = signal.signal(signal.SIGTERM, lambda signum, frame: caught.append(signum))
+    previous = {stop: signal.signal(stop, lambda signum, frame: caught.append(signum)) for stop in _STOPS}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for stop, handler in previous.items():
+            signal.signal(stop, handler)
         if caught:
-            signal.raise_signal(signal.SIGTERM)
+            signal.raise_signal(caught[0])
 
 
 @contextlib.contextmanager
-def _sigterm_held() -> Iterator[None]:
-    """Holds SIGTERM back while data workers start. A worker forked inside that window inherits
-    the block, so a SIGTERM to the process group cannot kill it before it has set itself to
-    ignore the signal; the training process gets its own copy as soon as the block lifts."""
+def _stops_held() -> Iterator[None]:
+    """Holds SIGTERM and SIGINT back while data workers start. A handler's exception raised
+    inside ``os.fork`` is lost there (the run went on to its end), and a worker forked inside
+    the window inherits the block, so a signal to the process group cannot kill it before it has
+    set itself up; the training process gets its own copy as soon as the block lifts, and stops
+    its workers itself."""
     if not hasattr(signal, "pthread_sigmask"):  # Windows: no process groups to signal anyway
         yield
         return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, set(_STOPS))
     try:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _trim_metrics(path: Path, epoch: int) -> None:
+    """Drops the lines of epochs after ``epoch`` (the checkpoint's): a run stopped after writing
+    an epoch's line but before its checkpoint trains that epoch again, and must not list it twice."""
+    if not path.exists():
+        return
+    lines = path.read_text().splitlines(keepends=True)
+    kept = [line for line in lines if _epoch_of(line) <= epoch]
+    if len(kept) != len(lines):
+        text = "".join(kept).encode()
+        write_atomic(path, lambda fh: fh.write(text))
+
+
+def _epoch_of(line: str) -> float:
+    try:
+        return json.loads(line).get("epoch", 0)
+    except json.JSONDecodeError:  # a line cut short by a kill
+        return math.inf
 
 
 def _spread(items: Any, n: int) -> list[Any]:
@@ -331,15 +358,16 @@ class Trainer:
         # fp16 gradients underflow without loss scaling; under bf16 and fp32 the scaler does nothing
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp is torch.float16)
         self.epoch, self.step = 0, 0
+        self.saved_epoch = 0  # the epoch checkpoints/last.pt holds
         self.best_val_l1 = math.inf
         self.classifier: nn.Module | None = None  # --class-weight's, made with the data's classes
         self.opt_c: torch.optim.Optimizer | None = None
 
-        records = data.find_records(cfg.data, cfg.val_fraction)
+        records = data.find_records(cfg.data, cfg.val_fraction, skip=Path(cfg.out))
         train, val, self.summary = data.select(records, threads=max(cfg.workers, 1), warn=self.log)
         self.summary.sources = [Path(p).name for p in cfg.data]
-        if cfg.limit:
-            train = train[: cfg.limit]
+        if cfg.limit and len(train) > cfg.limit:
+            train = _spread(train, cfg.limit)  # from every --data source, as validation is
         if cfg.val_limit and len(val) > cfg.val_limit:
             val = _spread(val, cfg.val_limit)
         if not train or not val:
@@ -452,9 +480,11 @@ class Trainer:
             generator=torch.Generator(),
             worker_init_fn=_init_worker,
         )
+        with _stops_held():
+            batches = iter(loader)
         with torch.no_grad():
             return rebalance.ColourRarity.from_batches(
-                (self._lab(batch)[2] for batch in loader), self.cfg.rebalance, self.cfg.rebalance_hues
+                (self._lab(batch)[2] for batch in batches), self.cfg.rebalance, self.cfg.rebalance_hues
             )
 
     # ---- checkpoints -------------------------------------------------------------------------
@@ -519,6 +549,7 @@ class Trainer:
         self.sched_g.load_state_dict(state["schedulers"]["generator"])
         self.sched_d.load_state_dict(state["schedulers"]["discriminator"])
         self.epoch, self.step = state["epoch"], state["step"]
+        self.saved_epoch = self.epoch
         self.best_val_l1 = state.get("best_val_l1", math.inf)
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
@@ -708,7 +739,7 @@ class Trainer:
         task = progress.start(
             f"epoch {self.epoch + 1}/{self.cfg.epochs} {'train' if train else 'val'}", len(loader)
         )
-        with _sigterm_held():
+        with _stops_held():
             batches = iter(loader)
         for batch in batches:
             images, labels = batch if dataset.labels is not None else (batch, None)
@@ -727,7 +758,9 @@ class Trainer:
         progress = progress or _Silent()
         if self.dist.main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            (self.run_dir / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2) + "\n")
+            settings = (json.dumps(dataclasses.asdict(cfg), indent=2) + "\n").encode()
+            write_atomic(self.run_dir / "config.json", lambda fh: fh.write(settings))
+            _trim_metrics(self.run_dir / "metrics.jsonl", self.epoch)
         last: dict[str, Any] = {}
         while self.epoch < cfg.epochs:
             start = time.perf_counter()
@@ -753,18 +786,22 @@ class Trainer:
         return last
 
     def _end_epoch(self, record: dict[str, Any], rngs: list[dict[str, torch.Tensor]]) -> None:
-        with _sigterm_deferred():
-            with open(self.run_dir / "metrics.jsonl", "a") as fh:
-                fh.write(json.dumps(record) + "\n")
-            self.save_samples(self.run_dir / "samples" / f"epoch-{self.epoch:03d}.png")
+        # in this order, so that a run killed at any point resumes consistent: a best.pt newer
+        # than last.pt is rewritten when that epoch is trained again, and metrics lines past
+        # last.pt's epoch are dropped on resume (_trim_metrics)
+        with _stops_deferred():
             improved = record["val"]["gen_l1"] < self.best_val_l1
             if improved:
                 self.best_val_l1 = record["val"]["gen_l1"]
             metrics = {"epoch": self.epoch, **{f"val_{k}": v for k, v in record["val"].items()}}
             state = self._state(metrics, rngs)
-            checkpoint.save(state, self.run_dir / "checkpoints" / "last.pt")
+            with open(self.run_dir / "metrics.jsonl", "a") as fh:
+                fh.write(json.dumps(record) + "\n")
             if improved:
                 checkpoint.save(state, self.run_dir / "checkpoints" / "best.pt")
+            checkpoint.save(state, self.run_dir / "checkpoints" / "last.pt")
+            self.saved_epoch = self.epoch
+            self.save_samples(self.run_dir / "samples" / f"epoch-{self.epoch:03d}.png")
 
     @torch.no_grad()
     def save_samples(self, path: Path) -> None:

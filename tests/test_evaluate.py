@@ -272,12 +272,15 @@ def test_cli_table_limit_and_render_size(photo_dir: Path, colour_model: Path) ->
         (["{photos}", "--model", "{missing}/model.onnx"], 1, "no such model file"),
         (["{photos}", "--device", "cuda"], 1, "CUDA"),  # as colorize: a failure, not a usage error
         (["{photos}", "--grid", "{empty}/grid.jpg"], 2, "ending in .png"),
-        (["{photos}", "--per-photo", "{empty}"], 1, "cannot write the per-photo figures to"),
+        (["{photos}", "--per-photo", "{empty}"], 2, "is a folder; give a file name"),
+        (["{photos}", "--grid", "{file}/g.png"], 2, "is a file, in the way of the folder"),
     ],
 )
 def test_cli_errors(photo_dir: Path, tmp_path: Path, args: list[str], code: int, message: str) -> None:
     (tmp_path / "empty").mkdir()
+    (tmp_path / "file").touch()
     places = {"missing": tmp_path / "missing", "empty": tmp_path / "empty", "photos": photo_dir}
+    places["file"] = tmp_path / "file"
     done = _run_cli(*(a.format(**places) for a in args))
     assert done.returncode == code
     assert done.stderr.startswith("error: ") and message in done.stderr

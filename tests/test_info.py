@@ -84,17 +84,24 @@ def _setting(key: str, value: str) -> Callable[[Path, Path], Path]:
     return make
 
 
+def _checkpoint_file(folder: Path) -> Path:
+    path = folder / "run.pt"
+    path.write_bytes(b"PK\x03\x04 a torch zip")
+    return path
+
+
 @pytest.mark.parametrize(
     ("make", "code", "message"),
     [
         (lambda m, t: t / "missing.onnx", 1, "no such model file"),
         (lambda m, t: t, 1, "is a folder; give the .onnx file in it"),
         (_truncated, 1, "is not a readable ONNX model"),
+        (lambda m, t: _checkpoint_file(t), 1, "is a training checkpoint, not an ONNX model; export it first"),
         (_foreign, 1, "not a colorcli model"),
         (_setting("colour_gain", "0"), 1, "colour gain 0.0 in the model's metadata is not usable"),
         (_setting("ab_scale", "128"), 1, "normalises L and a,b otherwise (ab_scale 128.0, not 110.0)"),
     ],
-    ids=["missing", "folder", "truncated", "foreign", "zero-gain", "other-normalisation"],
+    ids=["missing", "folder", "truncated", "checkpoint", "foreign", "zero-gain", "other-normalisation"],
 )
 def test_info_bad_input(make, code, message, tiny_onnx_model, tmp_path):
     result = run_cli("info", make(tiny_onnx_model, tmp_path))

@@ -27,8 +27,9 @@ from colorcli.trainer import (
     Trainer,
     _at_chroma_of,
     _leave_sigterm_to_parent,
-    _sigterm_deferred,
-    _sigterm_held,
+    _stops_deferred,
+    _stops_held,
+    _trim_metrics,
 )
 
 TINY_FLAGS = ["--width", "4", "--depth", "2", "--disc-width", "4", "--image-size", "32", "--batch-size", "4"]
@@ -392,24 +393,33 @@ def test_a_discriminator_with_or_without_context_starts_afresh_from_the_other_ki
     trainer.fit()
 
 
-def test_a_sigterm_while_the_epoch_is_written_waits_for_the_writing():
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_while_the_epoch_is_written_waits_for_the_writing(stop_signal):
     class Stop(BaseException):
         pass
 
     def stop(signum, frame):
         raise Stop
 
-    previous = signal.signal(signal.SIGTERM, stop)
+    previous = signal.signal(stop_signal, stop)
     written = []
     try:
-        with pytest.raises(Stop), _sigterm_deferred():
-            os.kill(os.getpid(), signal.SIGTERM)
+        with pytest.raises(Stop), _stops_deferred():
+            os.kill(os.getpid(), stop_signal)
             time.sleep(0.05)  # where the handler would have run
             written.append("checkpoint")
         assert written == ["checkpoint"]
-        assert signal.getsignal(signal.SIGTERM) is stop
+        assert signal.getsignal(stop_signal) is stop
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        signal.signal(stop_signal, previous)
+
+
+def test_metrics_lines_past_the_checkpoint_are_dropped_on_resume(tmp_path):
+    lines = [{"epoch": 1}, {"epoch": 2}, {"epoch": 3}]
+    path = tmp_path / "metrics.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines) + '{"epoch": 4, "tr')  # cut by a kill
+    _trim_metrics(path, 2)  # the checkpoint holds epoch 2: epoch 3's line is from training thrown away
+    assert [json.loads(line)["epoch"] for line in path.read_text().splitlines()] == [1, 2]
 
 
 def test_sigterm_to_the_job_stops_training_cleanly_and_says_how_to_resume(tmp_path, folder):
@@ -433,22 +443,24 @@ def test_sigterm_to_the_job_stops_training_cleanly_and_says_how_to_resume(tmp_pa
     os.killpg(job.pid, signal.SIGTERM)
     _, err = job.communicate(timeout=60)
     assert job.returncode == 128 + signal.SIGTERM, err
-    assert f"error: terminated; the last checkpoint ({last}, epoch" in err
+    saved = checkpoint.load(last)["epoch"]
+    assert saved >= 1
+    assert f"error: terminated; the last checkpoint ({last}, epoch {saved}) is intact" in err
     assert f"Continue with: colorcli train --resume --out {run}" in err
     assert "Traceback" not in err
     assert not [p for p in run.rglob("*") if p.name.endswith(".tmp")]
-    assert checkpoint.load(last)["epoch"] >= 1
 
 
-def test_a_worker_started_while_sigterm_is_held_survives_an_early_sigterm():
-    # the window a process-group SIGTERM can hit: a data worker forked but not yet initialised
-    with _sigterm_held():
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+def test_a_worker_started_while_stops_are_held_survives_an_early_stop(stop_signal):
+    # the window a process-group signal can hit: a data worker forked but not yet initialised
+    with _stops_held():
         pid = os.fork()
         if pid == 0:
             time.sleep(0.2)
             _leave_sigterm_to_parent(0)
             os._exit(0)
-        os.kill(pid, signal.SIGTERM)
+        os.kill(pid, stop_signal)
     _, status = os.waitpid(pid, 0)
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
 
@@ -585,6 +597,10 @@ def test_ddp_two_gloo_processes_agree(folder, tmp_path, monkeypatch):
         ("negative-workers", "--workers must be"),
         ("out-is-a-file", "is a file, not a folder"),
         ("recipe-type", "setting epochs must be a whole number"),
+        ("recipe-out-type", "out must be a path in quotes, not 5"),
+        ("recipe-args-type", "generator_args must be a table"),
+        ("resume-other-arch", "--resume continues"),
+        ("resume-with-init", "drop --init"),
         ("grey-data", "3 of 3 images were skipped (3 near-grey, 0 unreadable)"),
     ],
 )
@@ -632,6 +648,17 @@ def test_bad_input_is_a_one_line_usage_error(folder, tmp_path, case, message):
     elif case == "recipe-type":
         (tmp_path / "recipe.toml").write_text('epochs = "ten"\n')
         extra = ["--config", str(tmp_path / "recipe.toml")]
+    elif case in ("recipe-out-type", "recipe-args-type"):
+        line = "out = 5\n" if case == "recipe-out-type" else "generator_args = 3\n"
+        (tmp_path / "recipe.toml").write_text(line)
+        extra = ["--config", str(tmp_path / "recipe.toml")]
+    elif case in ("resume-other-arch", "resume-with-init"):
+        (tmp_path / "run" / "checkpoints").mkdir(parents=True)
+        (tmp_path / "run" / "config.json").write_text(json.dumps({"arch": "unet-bn", "data": [str(folder)]}))
+        argv["--out"], extra = str(tmp_path / "run"), ["--resume"]
+        if case == "resume-with-init":
+            argv.pop("--arch")
+            extra.append("--init=" + str(tmp_path / "other.pt"))
     elif case == "grey-data":
         for i in range(3):
             (tmp_path / "grey" / ("train" if i else "val")).mkdir(parents=True, exist_ok=True)
@@ -770,3 +797,39 @@ def test_class_weight_without_two_classes_or_colour_cells_is_refused(tmp_path):
         Trainer(tiny_config(one_kind, tmp_path / "a", generator_args=cells, class_weight=0.1), log=print)
     with pytest.raises(ConfigError, match="--class-weight needs a U-Net with --colour-bins"):
         Trainer(tiny_config(one_kind, tmp_path / "b", class_weight=0.1), log=print)
+
+
+def test_a_run_folder_inside_its_data_is_not_trained_on(tmp_path):
+    photos = write_folder(tmp_path / "photos", n_train=6, n_val=2, size=40)
+    (photos / "run" / "samples").mkdir(parents=True)
+    Image.new("RGB", (40, 40), (200, 30, 30)).save(photos / "run" / "samples" / "epoch-001.png")
+    trainer = Trainer(tiny_config(photos, photos / "run"), log=lambda m: None)
+    assert trainer.summary.train + trainer.summary.val == 8
+
+
+def test_limit_takes_training_photos_from_every_source(tmp_path):
+    one = write_folder(tmp_path / "one", n_train=6, n_val=2, size=40)
+    two = write_folder(tmp_path / "two", n_train=6, n_val=2, size=40)
+    config = tiny_config(one, tmp_path / "run", limit=4)
+    config.data = [str(one), str(two)]
+    trainer = Trainer(config, log=lambda m: None)
+    assert {r.key.split("/")[0] for r in trainer.train_set.records} == {"one", "two"}
+
+
+def test_a_resumed_run_finds_its_data_from_any_folder(folder, tmp_path):
+    run = tmp_path / "run"
+    first = colorcli(
+        "train", "--data", folder.name, "--out", str(run), "--epochs", "1", *TINY_FLAGS, cwd=folder.parent
+    )
+    assert first.returncode == 0, first.stderr
+    again = colorcli("train", "--resume", "--out", str(run), "--epochs", "2", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert checkpoint.load(run / "checkpoints" / "last.pt")["epoch"] == 2
+
+
+def test_a_checkpoint_that_cannot_be_read_is_a_failure_not_a_usage_error(folder, tmp_path):
+    (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
+    run = colorcli(
+        "train", "--data", str(folder), "--out", str(tmp_path / "r"), "--init", str(tmp_path / "bad.pt")
+    )
+    assert run.returncode == 1 and "bad.pt" in run.stderr and "Traceback" not in run.stderr

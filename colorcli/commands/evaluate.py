@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -80,6 +81,9 @@ def evaluate(
         usage_error(f"{directory} is not a folder; give a folder of colour photos")
     if grid is not None and grid.suffix.lower() != ".png":
         usage_error(f"--grid {grid}: the sheet is written as PNG; give a file name ending in .png")
+    for flag, path in (("--grid", grid), ("--per-photo", per_photo)):
+        if path is not None:
+            _check_output(flag, path)
     photos = imageio.find_images(directory)
     if not photos:
         fail(f"no photos in {directory} (looked for {', '.join(sorted(imageio.INPUT_SUFFIXES))})")
@@ -128,6 +132,18 @@ def evaluate(
         _print_table(evaluation, directory, max_side, grid)
         if hues:
             _print_hues(evaluation)
+
+
+def _check_output(flag: str, path: Path) -> None:
+    """Before any photo is scored: an output path that cannot be written would throw the
+    evaluation away at the end."""
+    if path.is_dir():
+        usage_error(f"{flag} {path} is a folder; give a file name")
+    folder = next(p for p in (path.parent, *path.absolute().parent.parents) if p.exists())
+    if not folder.is_dir():
+        usage_error(f"{flag} {path}: {folder} is a file, in the way of the folder it should go in")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        usage_error(f"{flag} {path}: {folder} is not writable")
 
 
 def _names(paths: list[Path]) -> list[str]:

@@ -175,7 +175,9 @@ def train(
         None, help="Validation share when the data has no val/ folder." + _default("val_fraction")
     ),
     limit: int | None = typer.Option(
-        None, help="Use at most this many training images (0: all)." + _default("limit")
+        None,
+        help="Use at most this many training images, spread over the --data sources (0: all)."
+        + _default("limit"),
     ),
     val_limit: int | None = typer.Option(
         None,
@@ -237,7 +239,16 @@ def _settings(
         saved = Path(out) / "config.json"
         if not saved.is_file():
             usage_error(f"--resume: {out} holds no run to resume (no config.json)")
-        settings.update(json.loads(saved.read_text()))
+        try:
+            settings.update(json.loads(saved.read_text()))
+        except (ValueError, OSError) as exc:
+            fail(f"--resume: {saved} cannot be read ({exc}); start the run again with --force")
+        for flag in ("arch", "init"):
+            if given.get(flag) and given[flag] != settings.get(flag):
+                usage_error(
+                    f"--resume continues {out} as it was started (--{flag} {settings.get(flag) or 'none'}); "
+                    f"drop --{flag}, or start a new run with another --out"
+                )
         if (Path(out) / "checkpoints" / "last.pt").is_file():
             settings["init"] = ""  # the run's own checkpoint has the weights
         else:
@@ -246,6 +257,7 @@ def _settings(
     if config is not None:
         recipe = _load_toml(config)
         settings.update({k.replace("-", "_"): v for k, v in recipe.items()})
+        _check_shapes(config, settings)
     gen_args = {k: given.pop(k) for k in ("width", "depth", "blocks", "colour_bins") if k in given}
     if "disc_width" in given:
         settings.setdefault("discriminator_args", {})["width"] = given.pop("disc_width")
@@ -255,7 +267,8 @@ def _settings(
     if isinstance(settings.get("data"), str):  # a recipe's data = "photos/": one path, not its letters
         settings["data"] = [settings["data"]]
     if "data" in settings:
-        settings["data"] = [str(p) for p in settings["data"]]
+        # absolute, so that --resume works from any folder (a job's working folder is not the shell's)
+        settings["data"] = [os.path.abspath(p) for p in map(str, settings["data"])]
     if not settings.get("data"):
         usage_error("no training data; pass --data PATH (a folder, a .tar/.tar.gz or a CIFAR batches folder)")
     if not settings.get("out"):
@@ -267,6 +280,22 @@ def _settings(
         _check_replaceable(run_dir, settings["data"])
     _check_writable(run_dir)
     return settings, resume
+
+
+def _check_shapes(config: Path, settings: dict[str, Any]) -> None:
+    """The recipe values used before TrainConfig checks the rest: paths are text, the networks'
+    arguments tables."""
+    for key in ("out", "init"):
+        if key in settings and not isinstance(settings[key], str):
+            usage_error(f"{config}: {key} must be a path in quotes, not {settings[key]!r}")
+    for key in ("generator_args", "discriminator_args"):
+        if key in settings and not isinstance(settings[key], dict):
+            usage_error(f"{config}: {key} must be a table ([{key}] with width = ... below it)")
+    data = settings.get("data")
+    if data is not None and not (
+        isinstance(data, str) or (isinstance(data, list) and all(isinstance(p, str) for p in data))
+    ):
+        usage_error(f"{config}: data must be a path or a list of paths in quotes")
 
 
 def _names(folder: Path) -> set[str]:
@@ -332,10 +361,10 @@ def _run(settings: dict[str, Any], flags: dict[str, Any], resume: bool, force: b
             _inherit_recipe(settings, recipe_of(state), _DEFAULTS)
         cfg = TrainConfig.from_dict(settings)
         run = trainer.Trainer(cfg, resume=resume)
+    except checkpoint.CheckpointError as exc:  # a ValueError too: a bad file, not a bad flag
+        fail(str(exc))
     except (ConfigError, data.DataError, UnknownArchitecture, ValueError) as exc:
         usage_error(str(exc))
-    except checkpoint.CheckpointError as exc:
-        fail(str(exc))
     if force and run.dist.main and Path(cfg.out).exists():
         shutil.rmtree(cfg.out)  # only now that the run is known to start (see _check_replaceable)
     display = TrainDisplay(enabled=run.dist.main)
@@ -348,7 +377,7 @@ def _run(settings: dict[str, Any], flags: dict[str, Any], resume: bool, force: b
     except (KeyboardInterrupt, Terminated) as exc:
         last = Path(cfg.out) / "checkpoints" / "last.pt"
         where = (
-            f"the last checkpoint ({last}, epoch {run.epoch}) is intact"
+            f"the last checkpoint ({last}, epoch {run.saved_epoch}) is intact"
             if last.exists()
             else "no epoch finished"
         )

@@ -320,12 +320,14 @@ class Trainer:
 
         init_state = checkpoint.load(cfg.init) if cfg.init else None
         if init_state is not None:
-            # the checkpoint fixes the architecture and widths; only a new colour-class head
-            # given beside it still applies. Discriminator settings given apply (one that then
-            # does not fit the checkpoint's starts afresh, _warm_start).
+            # the checkpoint fixes the architecture and widths; only a new colour-class head or
+            # added bottleneck blocks given beside it still apply. Discriminator settings given
+            # apply (one that then does not fit the checkpoint's starts afresh, _warm_start).
             cfg.arch = init_state["arch"]
+            own = init_state["generator_args"]
             head = {k: v for k, v in cfg.generator_args.items() if k in colour_classes.HEAD_ARGS}
-            cfg.generator_args = {**init_state["generator_args"], **head}
+            grown = registry.growth(cfg.arch, own, cfg.generator_args)
+            cfg.generator_args = {**own, **head, **grown}
             init_disc = init_state.get("discriminator_args") or {}
             cfg.discriminator_args = {**init_disc, **cfg.discriminator_args}
         cfg.generator_args = registry.generator_args(cfg.arch, **cfg.generator_args)
@@ -443,10 +445,15 @@ class Trainer:
     def _warm_start(self, state: dict[str, Any]) -> None:
         """Loads ``--init`` weights. Only the generator's output head may differ: a colour-class
         head warm-started from a regression checkpoint starts around its colours, any other
-        new head afresh. A discriminator that does not fit (one given context) starts afresh."""
+        new head afresh. Added bottleneck blocks start as the identity. A discriminator that
+        does not fit (one given context) starts afresh."""
         own = self.gen.state_dict()
         fits = {k: v for k, v in state["generator"].items() if k in own and own[k].shape == v.shape}
-        misfits = sorted((set(own) | set(state["generator"])) - set(fits))
+        added = {k for k in own if k.startswith("blocks.") and k not in state["generator"]}
+        misfits = sorted((set(own) | set(state["generator"])) - set(fits) - added)
+        if added:
+            grown = len(self.gen.blocks) - state["generator_args"].get("blocks", 0)
+            self.log(f"--init: {grown} residual blocks added at the bottleneck start as the identity")
         if any(not k.startswith("head.") for k in misfits):
             raise ConfigError(
                 f"--init {self.cfg.init}: its generator does not fit {self.cfg.arch} with "

@@ -12,7 +12,7 @@ from typing import Any
 import typer
 
 from colorcli.commands._common import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, fail, usage_error
-from colorcli.models.registry import ARCHITECTURES
+from colorcli.models.registry import ARCHITECTURES, growth
 from colorcli.train_config import ConfigError, TrainConfig, recipe_of
 
 ARCH_HELP = "Architecture: " + "; ".join(f"{a.name}: {a.summary}" for a in ARCHITECTURES.values())
@@ -166,7 +166,9 @@ def train(
         None, help="U-Net: number of downsampling steps." + _per_arch("generator", "depth")
     ),
     blocks: int | None = typer.Option(
-        None, help="ResNet: number of residual blocks." + _per_arch("generator", "blocks")
+        None,
+        help="Residual blocks: the ResNet's, or a U-Net's at its bottleneck (more of them than an "
+        "--init U-Net has are added, starting as the identity)." + _per_arch("generator", "blocks"),
     ),
     disc_width: int | None = typer.Option(
         None, help="Discriminator base width." + _per_arch("discriminator", "width")
@@ -327,7 +329,9 @@ def _check_init_fits(init: str, flags: dict[str, Any], state: dict[str, Any]) ->
     an error, not something to drop without a word. A recipe's are not: a recipe written for one
     architecture also continues a generator filed under another (training/README.md)."""
     own = {"arch": state["arch"], **state["generator_args"]}
-    clash = [k for k in ("arch", "width", "depth", "blocks") if flags.get(k) not in (None, own.get(k))]
+    grown = growth(state["arch"], state["generator_args"], flags)
+    asked = [k for k in ("arch", "width", "depth", "blocks") if k not in grown]
+    clash = [k for k in asked if flags.get(k) not in (None, own.get(k))]
     if clash:
         kept = ", ".join(f"{k} {own.get(k)}" for k in clash)
         named = ", ".join(f"--{k}" for k in clash)

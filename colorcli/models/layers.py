@@ -34,6 +34,27 @@ def xavier_init(module: nn.Module) -> None:
                 nn.init.zeros_(m.bias)
 
 
+def conv_bn_relu(cin: int, cout: int, **conv: int) -> list[nn.Module]:
+    return [nn.Conv2d(cin, cout, bias=False, **conv), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+
+
+class ResidualBlock(nn.Module):
+    """x + (pad, 3×3 conv, BN, ReLU, pad, 3×3 conv, BN)(x), as pix2pix's ResNet blocks."""
+
+    def __init__(self, channels: int, pad: type[nn.Module] = nn.ReflectionPad2d) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            pad(1),
+            *conv_bn_relu(channels, channels, kernel_size=3),
+            pad(1),
+            nn.Conv2d(channels, channels, 3, bias=False),
+            nn.BatchNorm2d(channels),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
 # The U-Net's resampling convolutions: 4×4 kernels, stride 2, padding 1, no bias.
 _KERNEL, _STRIDE, _PAD = 4, 2, 1
 # Where the smaller of a layer's two maps has few positions, oneDNN on CPU runs these layers far

@@ -22,7 +22,7 @@ class Architecture:
     min_image_size: int = 16  # smallest training size the discriminator's receptive field fits
 
 
-_UNET = {"width": 64, "depth": 4, "max_mult": 8, "dropout": 0.5}
+_UNET = {"width": 64, "depth": 4, "max_mult": 8, "dropout": 0.5, "blocks": 0}
 
 ARCHITECTURES: dict[str, Architecture] = {
     a.name: a
@@ -117,6 +117,16 @@ def _construct(name: str, part: str, target: str, args: dict[str, Any]) -> Any:
 def generator_args(name: str, **overrides: Any) -> dict[str, Any]:
     """The registry defaults for ``name`` updated with ``overrides`` (None values ignored)."""
     return {**get(name).generator_args, **{k: v for k, v in overrides.items() if v is not None}}
+
+
+def growth(name: str, own: dict[str, Any], asked: dict[str, Any]) -> dict[str, Any]:
+    """The settings in ``asked`` that grow a generator of ``name`` trained with ``own`` without
+    changing what it computes: more U-Net bottleneck blocks, which start as the identity."""
+    blocks = asked.get("blocks")
+    unet = get(name).generator.endswith(":UNetGenerator")
+    if unet and blocks is not None and blocks > own.get("blocks", 0):
+        return {"blocks": blocks}
+    return {}
 
 
 def discriminator_args(name: str, **overrides: Any) -> dict[str, Any]:

@@ -5,26 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from colorcli.models.layers import pad_to_multiple, xavier_init
-
-
-def _conv_bn_relu(cin: int, cout: int, **conv: int) -> list[nn.Module]:
-    return [nn.Conv2d(cin, cout, bias=False, **conv), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
-
-
-class ResidualBlock(nn.Module):
-    def __init__(self, channels: int) -> None:
-        super().__init__()
-        self.body = nn.Sequential(
-            nn.ReflectionPad2d(1),
-            *_conv_bn_relu(channels, channels, kernel_size=3),
-            nn.ReflectionPad2d(1),
-            nn.Conv2d(channels, channels, 3, bias=False),
-            nn.BatchNorm2d(channels),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.body(x)
+from colorcli.models.layers import ResidualBlock, conv_bn_relu, pad_to_multiple, xavier_init
 
 
 class ResNetGenerator(nn.Module):
@@ -36,9 +17,9 @@ class ResNetGenerator(nn.Module):
     def __init__(self, width: int = 64, blocks: int = 9) -> None:
         super().__init__()
         w = width
-        layers: list[nn.Module] = [nn.ReflectionPad2d(3), *_conv_bn_relu(1, w, kernel_size=7)]
-        layers += _conv_bn_relu(w, 2 * w, kernel_size=3, stride=2, padding=1)
-        layers += _conv_bn_relu(2 * w, 4 * w, kernel_size=3, stride=2, padding=1)
+        layers: list[nn.Module] = [nn.ReflectionPad2d(3), *conv_bn_relu(1, w, kernel_size=7)]
+        layers += conv_bn_relu(w, 2 * w, kernel_size=3, stride=2, padding=1)
+        layers += conv_bn_relu(2 * w, 4 * w, kernel_size=3, stride=2, padding=1)
         layers += [ResidualBlock(4 * w) for _ in range(blocks)]
         for cin, cout in ((4 * w, 2 * w), (2 * w, w)):
             layers += [

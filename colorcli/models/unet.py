@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from colorcli.models.colour_classes import ColourClasses
-from colorcli.models.layers import Down, Dropout, Up, pad_to_multiple, xavier_init
+from colorcli.models.layers import Down, Dropout, ResidualBlock, Up, pad_to_multiple, xavier_init
 
 
 def _down(cin: int, cout: int) -> nn.Sequential:
@@ -42,6 +42,10 @@ class UNetGenerator(nn.Module):
     ``colour_bins`` > 0 replaces the tanh head with a distribution over that many a,b cells per
     axis at 1/``colour_stride`` resolution, read off at ``temperature`` (colour_classes.py; not
     in the paper).
+
+    ``blocks`` residual blocks (3×3, the deepest width) at the bottleneck add capacity where the
+    network sees the whole scene (not in the paper). Each starts as the identity, so blocks added
+    to a trained U-Net (``train --init CKPT --blocks N``) begin from what it computed.
     """
 
     def __init__(
@@ -53,6 +57,7 @@ class UNetGenerator(nn.Module):
         colour_bins: int = 0,
         temperature: float = 0.38,
         colour_stride: int = 4,
+        blocks: int = 0,
     ) -> None:
         super().__init__()
         self.multiple = math.lcm(2**depth, colour_stride if colour_bins else 1)
@@ -64,6 +69,8 @@ class UNetGenerator(nn.Module):
             nn.LeakyReLU(0.2, inplace=True),
         )
         self.downs = nn.ModuleList(_down(widths[i], widths[i + 1]) for i in range(depth))
+        # replicate, not reflect: a small photo's bottleneck can be a single pixel
+        self.blocks = nn.Sequential(*(ResidualBlock(widths[-1], nn.ReplicationPad2d) for _ in range(blocks)))
         # the deepest up-steps get dropout, as pix2pix and the reference code do
         self.ups = nn.ModuleList(
             _up(
@@ -83,6 +90,8 @@ class UNetGenerator(nn.Module):
         # start from "no colour" (a,b = 0, or a uniform distribution) rather than random colour:
         # training then begins at the grey baseline's L1 instead of far above it
         nn.init.zeros_(self.classes.conv.weight if self.classes else self.head[0].weight)
+        for block in self.blocks:
+            nn.init.zeros_(block.body[-1].weight)
 
     @property
     def classes(self) -> ColourClasses | None:
@@ -98,7 +107,7 @@ class UNetGenerator(nn.Module):
         skips = [self.stem(x)]
         for down in self.downs:
             skips.append(down(skips[-1]))
-        y = bottleneck = skips.pop()
+        y = bottleneck = self.blocks(skips.pop())
         for up in self.ups:
             y = torch.cat([up(y), skips.pop()], dim=1)
         if not logits:

@@ -114,8 +114,8 @@ def test_parity_failure_writes_nothing(tiny_checkpoint_factory, tmp_path, monkey
 
 @pytest.mark.parametrize(
     ("precision", "head"),
-    [("fp16", {}), ("fp16", {"colour_bins": 6}), ("int8", {}), ("int8", {"colour_bins": 6})],
-    ids=["fp16", "fp16-colour-classes", "int8", "int8-colour-classes"],
+    [("fp16", {}), ("fp16", {"colour_bins": 6}), ("int8", {}), ("int8", {"colour_bins": 6, "blocks": 1})],
+    ids=["fp16", "fp16-colour-classes", "int8", "int8-colour-classes-bottleneck-blocks"],
 )
 def test_reduced_precision_runs_on_cpu_and_reports_size_and_quality(
     precision, head, tiny_checkpoint_factory, tmp_path

@@ -8,7 +8,7 @@ from colorcli.models.registry import UnknownArchitecture, UnknownSetting
 
 TINY = {
     "resnet-sn": {"width": 4, "blocks": 2},
-    "unet-sn": {"width": 4},
+    "unet-sn": {"width": 4, "blocks": 1},
     "unet-bn": {"width": 4},
     "unet-patch": {"width": 4},
 }
@@ -79,3 +79,18 @@ def test_every_parameter_gets_a_gradient(arch):
     disc(torch.cat([l_in, gen(l_in)], 1)).mean().backward()
     for name, p in [*gen.named_parameters(), *disc.named_parameters()]:
         assert p.grad is not None and torch.isfinite(p.grad).all(), name
+
+
+def test_unet_bottleneck_blocks_start_as_the_identity_even_on_a_one_pixel_bottleneck():
+    torch.manual_seed(0)
+    plain = build_generator("unet-sn", {"width": 4, "depth": 2})
+    with torch.no_grad():  # a "trained" U-Net: its zero head alone would make any two agree
+        for p in plain.parameters():
+            p.add_(torch.randn_like(p) * 0.1)
+    grown = build_generator("unet-sn", {"width": 4, "depth": 2, "blocks": 2})
+    missing = grown.load_state_dict(plain.state_dict(), strict=False).missing_keys
+    assert missing and all(k.startswith("blocks.") for k in missing)
+    l_in = torch.rand(1, 1, 4, 7) * 2 - 1  # a 1×2 bottleneck, which reflect padding refuses
+    ab = plain.eval()(l_in)
+    assert ab.abs().max() > 0.01
+    assert torch.equal(grown.eval()(l_in), ab)

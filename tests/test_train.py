@@ -357,6 +357,24 @@ def test_init_keeps_the_checkpoints_architecture_over_a_recipes_and_takes_a_new_
     assert proc.returncode == 2 and "keeps its own arch unet-patch; drop --arch" in proc.stderr
 
 
+def test_init_grows_a_unet_by_bottleneck_blocks_but_keeps_a_resnets_count(folder, tmp_path):
+    unet = make_tiny_checkpoint(tmp_path / "unet.pt")
+    short = ["--data", str(folder), "--image-size", "32", "--epochs", "1", "--limit", "4"]
+    proc = colorcli("train", *short, "--init", str(unet), "--out", str(tmp_path / "a"), "--blocks", "2")
+    assert proc.returncode == 0, proc.stderr
+    assert "--init: 2 residual blocks added at the bottleneck start as the identity" in proc.stderr
+    grown = tmp_path / "a" / "checkpoints" / "last.pt"
+    state = checkpoint.load(grown)
+    assert state["generator_args"]["blocks"] == 2 and "blocks.1.body.6.weight" in state["generator"]
+    # fewer blocks than the checkpoint has would drop trained weights
+    proc = colorcli("train", *short, "--init", str(grown), "--out", str(tmp_path / "b"), "--blocks", "1")
+    assert proc.returncode == 2 and "keeps its own blocks 2; drop --blocks" in proc.stderr
+    # a ResNet's blocks sit in the middle of its layers: more of them cannot start as it was
+    resnet = make_tiny_checkpoint(tmp_path / "resnet.pt", arch="resnet-sn")
+    proc = colorcli("train", *short, "--init", str(resnet), "--out", str(tmp_path / "c"), "--blocks", "3")
+    assert proc.returncode == 2 and "keeps its own blocks 1; drop --blocks" in proc.stderr
+
+
 def test_an_init_checkpoint_whose_weights_do_not_fit_is_refused(folder, tmp_path):
     Trainer(tiny_config(folder, tmp_path / "a", limit=4), log=lambda m: None).fit()
     state = checkpoint.load(tmp_path / "a" / "checkpoints" / "last.pt")

@@ -325,9 +325,10 @@ def _check_writable(run_dir: Path) -> None:
 
 
 def _check_init_fits(init: str, flags: dict[str, Any], state: dict[str, Any]) -> None:
-    """--init keeps the checkpoint's architecture and widths: other ones asked for by flag are
-    an error, not something to drop without a word. A recipe's are not: a recipe written for one
-    architecture also continues a generator filed under another (training/README.md)."""
+    """--init keeps the checkpoint's architecture and widths (a U-Net may gain bottleneck
+    blocks): other ones asked for by flag are an error, not something to drop without a word.
+    A recipe's are not: a recipe written for one architecture also continues a generator filed
+    under another (training/README.md)."""
     own = {"arch": state["arch"], **state["generator_args"]}
     grown = growth(state["arch"], state["generator_args"], flags)
     asked = [k for k in ("arch", "width", "depth", "blocks") if k not in grown]

@@ -58,9 +58,12 @@ def _validate(cfg: TrainConfig) -> None:
         raise ConfigError("crop_scale must be in (0, 1]: the share of the shorter side a crop keeps at least")
     if not (cfg.lr_g > 0 and cfg.lr_d > 0 and cfg.lr_decay > 0) or cfg.lr_decay_steps < 0:
         raise ConfigError("--lr-g, --lr-d and --lr-decay must be positive, --lr-decay-steps 0 or more")
-    sizes = {k: v for k, v in cfg.generator_args.items() if k in ("width", "depth", "blocks")}
-    if any(not isinstance(v, int) or v < 1 for v in sizes.values()):
-        raise ConfigError(f"widths and depths must be whole numbers of at least 1 (got {sizes})")
+    least = {"width": 1, "depth": 1, "blocks": 0}
+    sizes = {k: v for k, v in cfg.generator_args.items() if k in least}
+    if any(not isinstance(v, int) or v < least[k] for k, v in sizes.items()):
+        raise ConfigError(
+            f"widths and depths must be whole numbers of at least 1, blocks 0 or more (got {sizes})"
+        )
 
 
 def _bce(scores: torch.Tensor, target: float) -> torch.Tensor:

@@ -613,6 +613,7 @@ def test_ddp_two_gloo_processes_agree(folder, tmp_path, monkeypatch):
         ("init-other-width", "keeps its own width 8"),
         ("resnet-depth", "resnet-sn's generator has no setting depth"),
         ("negative-workers", "--workers must be"),
+        ("negative-blocks", "blocks 0 or more"),
         ("out-is-a-file", "is a file, not a folder"),
         ("recipe-type", "setting epochs must be a whole number"),
         ("recipe-out-type", "out must be a path in quotes, not 5"),
@@ -661,6 +662,8 @@ def test_bad_input_is_a_one_line_usage_error(folder, tmp_path, case, message):
         argv["--arch"], extra = "resnet-sn", ["--depth", "2"]
     elif case == "negative-workers":
         argv["--workers"] = "-1"
+    elif case == "negative-blocks":
+        argv["--blocks"] = "-1"
     elif case == "out-is-a-file":
         argv["--out"] = str(existing / "keep.txt")
     elif case == "recipe-type":

@@ -1,7 +1,7 @@
 """Tables for training/REPORT.md: the study's comparison, measured on our runs.
 
     python training/paper_report.py resnet-sn=runs/paper-resnet-sn unet-sn=runs/paper-unet-sn \
-        unet-bn=runs/paper-unet-bn [--epoch 10] [--test-images 2000] [--grid training/paper-grid.jpg]
+        unet-bn=runs/paper-unet-bn [--epoch 10] [--test-images 2000] [--grid training/paper-grid.png]
 
 For each run: the four figures of the study's table "Losses after 10 epochs" (training and
 validation) from its ``metrics.jsonl``, its wall-clock time per epoch, and ``colorcli evaluate``
@@ -42,7 +42,7 @@ def main() -> None:
     parser.add_argument("runs", nargs="+", help="ARCH=RUN_DIR")
     parser.add_argument("--epoch", type=int, default=10)
     parser.add_argument("--test-images", type=int, default=2000)
-    parser.add_argument("--grid", type=Path, default=Path("training/paper-grid.jpg"))
+    parser.add_argument("--grid", type=Path, default=Path("training/paper-grid.png"))
     args = parser.parse_args()
     runs = dict(r.split("=", 1) for r in args.runs)
 

@@ -48,6 +48,7 @@ class TrainConfig:
     epoch_size: int = 0  # images per epoch, drawn afresh each epoch (0: one full pass)
     val_limit: int = 2000
     samples: int = 8
+    keep_epochs: int = 0  # also keep the last N epochs' checkpoints, for averaging them at release
     generator_args: dict[str, Any] = field(default_factory=dict)
     discriminator_args: dict[str, Any] = field(default_factory=dict)
     init: str = ""  # checkpoint whose weights start this run

@@ -50,6 +50,8 @@ def _validate(cfg: TrainConfig) -> None:
         raise ConfigError("--workers must be 0 (decode in the training process) or more")
     if min(cfg.limit, cfg.epoch_size, cfg.val_limit) < 0:
         raise ConfigError("--limit, --epoch-size and --val-limit must be 0 (no limit) or more")
+    if cfg.keep_epochs < 0:
+        raise ConfigError("--keep-epochs must be 0 (keep only last.pt and best.pt) or more")
     if cfg.samples < 0:
         raise ConfigError("samples (validation images in each epoch's sample grid) must be 0 or more")
     if not 0 <= cfg.val_fraction < 1:
@@ -795,6 +797,16 @@ class Trainer:
         self.dist.barrier()
         return last
 
+    def _keep_epoch(self, state: dict[str, Any]) -> None:
+        """checkpoints/epoch-NNN.pt for the last ``keep_epochs`` epochs: GAN weights wander from
+        epoch to epoch, and a release averages the last few (training/release_default.py)."""
+        folder = self.run_dir / "checkpoints"
+        checkpoint.save(state, folder / f"epoch-{self.epoch:03d}.pt")
+        for old in folder.glob("epoch-*.pt"):
+            number = old.stem.removeprefix("epoch-")
+            if number.isdigit() and int(number) <= self.epoch - self.cfg.keep_epochs:
+                old.unlink(missing_ok=True)
+
     def _end_epoch(self, record: dict[str, Any], rngs: list[dict[str, torch.Tensor]]) -> None:
         # in this order, so that a run killed at any point resumes consistent: a best.pt newer
         # than last.pt is rewritten when that epoch is trained again, and metrics lines past
@@ -811,6 +823,8 @@ class Trainer:
                 checkpoint.save(state, self.run_dir / "checkpoints" / "best.pt")
             checkpoint.save(state, self.run_dir / "checkpoints" / "last.pt")
             self.saved_epoch = self.epoch
+            if self.cfg.keep_epochs:
+                self._keep_epoch(state)
             self.save_samples(self.run_dir / "samples" / f"epoch-{self.epoch:03d}.png")
 
     @torch.no_grad()

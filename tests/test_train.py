@@ -121,11 +121,25 @@ def test_cli_trains_tar_data_and_resumes(tmp_path):
 
     saved = json.loads((run / "config.json").read_text())  # as earlier versions wrote it
     (run / "config.json").write_text(json.dumps({**saved, "log_every": 50}))
-    again = colorcli("train", "--out", str(run), "--resume", "--epochs", "2")
+    again = colorcli("train", "--out", str(run), "--resume", "--epochs", "2", "--keep-epochs", "2")
     assert again.returncode == 0, again.stderr
     lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert [x["epoch"] for x in lines] == [1, 2]
     assert lines[1]["step"] == 2 * lines[0]["step"]
+    # a flag given beside --resume applies from there on
+    assert sorted(p.name for p in (run / "checkpoints").glob("epoch-*.pt")) == ["epoch-002.pt"]
+
+
+def test_keep_epochs_keeps_the_last_epochs_checkpoints(folder, tmp_path):
+    Trainer(tiny_config(folder, tmp_path / "run", limit=4, epochs=3, keep_epochs=2), log=lambda m: None).fit()
+    kept = tmp_path / "run" / "checkpoints"
+    assert sorted(p.name for p in kept.glob("epoch-*.pt")) == ["epoch-002.pt", "epoch-003.pt"]
+    second, third, last = (
+        checkpoint.load(kept / f"{name}.pt") for name in ("epoch-002", "epoch-003", "last")
+    )
+    assert (second["epoch"], third["epoch"], last["epoch"]) == (2, 3, 3)
+    assert all(torch.equal(v, last["generator"][k]) for k, v in third["generator"].items())
+    assert not all(torch.equal(v, last["generator"][k]) for k, v in second["generator"].items())
 
 
 @pytest.mark.parametrize("arch", list(ARCHITECTURES))

@@ -190,6 +190,11 @@ def train(
         help="Images per epoch, drawn afresh each epoch, for frequent checkpoints (0: full pass)."
         + _default("epoch_size"),
     ),
+    keep_epochs: int | None = typer.Option(
+        None,
+        help="Also keep the last N epochs' checkpoints as checkpoints/epoch-NNN.pt, to average them "
+        "at release (0: only last.pt and best.pt)." + _default("keep_epochs"),
+    ),
     init: Path | None = typer.Option(
         None,
         "--init",

@@ -628,6 +628,7 @@ def test_ddp_two_gloo_processes_agree(folder, tmp_path, monkeypatch):
         ("resnet-depth", "resnet-sn's generator has no setting depth"),
         ("negative-workers", "--workers must be"),
         ("negative-blocks", "blocks 0 or more"),
+        ("negative-keep-epochs", "--keep-epochs must be 0"),
         ("out-is-a-file", "is a file, not a folder"),
         ("recipe-type", "setting epochs must be a whole number"),
         ("recipe-out-type", "out must be a path in quotes, not 5"),
@@ -678,6 +679,8 @@ def test_bad_input_is_a_one_line_usage_error(folder, tmp_path, case, message):
         argv["--workers"] = "-1"
     elif case == "negative-blocks":
         argv["--blocks"] = "-1"
+    elif case == "negative-keep-epochs":
+        argv["--keep-epochs"] = "-1"
     elif case == "out-is-a-file":
         argv["--out"] = str(existing / "keep.txt")
     elif case == "recipe-type":

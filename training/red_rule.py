@@ -21,6 +21,7 @@ from pathlib import Path
 from colorcli.evaluate import HUE_NAMES, Result, evaluate, model_candidate
 from colorcli.imageio import find_images
 from colorcli.pipeline import Colorizer
+from colorcli.runtime import ModelLoadError
 
 SETS = ("heldout", "val", "val-things")  # training/eval_photos.py's folders
 RED_SETS = ("heldout", "val-things")  # where red must gain
@@ -54,7 +55,10 @@ def main() -> None:
     parser.add_argument("--eval", type=Path, required=True, help="folder training/eval_photos.py wrote")
     args = parser.parse_args()
 
-    candidates = [model_candidate(p.name, Colorizer(p)) for p in (args.new, args.shipped)]
+    try:
+        candidates = [model_candidate(p.name, Colorizer(p)) for p in (args.new, args.shipped)]
+    except ModelLoadError as exc:
+        parser.error(str(exc))
     print("| set | model | PSNR gain over grey | colourfulness × originals | " + " | ".join(HUE_NAMES) + " |")
     print("|---|---|---|---|" + "---|" * len(HUE_NAMES))
     broken = []

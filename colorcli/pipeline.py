@@ -18,7 +18,7 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -356,7 +356,9 @@ def _digest(path: Path) -> int:
     return int.from_bytes(hashlib.blake2b(absolute, digest_size=8).digest(), "big")
 
 
-def plan(jobs: Iterable[Job | Result], options: WriteOptions, reads: Reads | None = None) -> Iterator[Result]:
+def plan(
+    jobs: Iterable[Job | Result], options: WriteOptions, reads: Reads | None = None
+) -> Generator[Result, None, None]:
     """What :meth:`Colorizer.run` would do, touching nothing: ``planned`` for each image it would
     colour, and the skipped and failed ones as the run would report them."""
     claims = Claims(options.compare, reads)
@@ -517,13 +519,19 @@ class Colorizer:
         return self.run((job(Path(p)) for p in paths), options, reads)
 
     def run(
-        self, jobs: Iterable[Job | Result], options: WriteOptions, reads: Reads | None = None
-    ) -> Iterator[Result]:
+        self,
+        jobs: Iterable[Job | Result],
+        options: WriteOptions,
+        reads: Reads | None = None,
+        on_abandoned: Callable[[Result], None] | None = None,
+    ) -> Generator[Result, None, None]:
         """The pipeline: decode in threads, batch for the model, render and encode in threads.
 
         Results come out roughly in input order; failed inputs (a :class:`Result` among ``jobs``)
         pass straight through. ``reads``: every file the run reads, when known before it starts
-        (:class:`Reads`), so that no output replaces one of them.
+        (:class:`Reads`), so that no output replaces one of them. Stopped early (closed, or an
+        exception such as Ctrl-C inside it), the run drops queued work and lets the images being
+        written finish; ``on_abandoned`` receives their results, which were never yielded.
         """
         _ = self.model  # open it before any thread starts, so model errors surface at once
         claims = Claims(options.compare, reads)
@@ -553,7 +561,9 @@ class Colorizer:
 
             def take_finished(limit: int) -> Iterator[Result]:
                 while finishing and (len(finishing) > limit or finishing[0].done()):
-                    yield finishing.popleft().result()
+                    result = finishing[0].result()  # popped after: a stop while it waits keeps it
+                    finishing.popleft()
+                    yield result
 
             for job in jobs:
                 if isinstance(job, Job):
@@ -574,6 +584,10 @@ class Colorizer:
             # on Ctrl-C or an abandoned iterator, drop queued work instead of finishing it;
             # images being written complete or leave only their hidden temporary file
             pool.shutdown(wait=True, cancel_futures=True)
+            if on_abandoned is not None:
+                for future in finishing:
+                    if not future.cancelled() and future.exception() is None:
+                        on_abandoned(future.result())
 
     # --- stages ------------------------------------------------------------------------------
 

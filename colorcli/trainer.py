@@ -797,6 +797,11 @@ class Trainer:
         self.dist.barrier()
         return last
 
+    @property
+    def finished(self) -> bool:
+        """Every epoch trained and, on the rank that writes them, its checkpoints written."""
+        return (self.saved_epoch if self.dist.main else self.epoch) >= self.cfg.epochs
+
     def _keep_epoch(self, state: dict[str, Any]) -> None:
         """checkpoints/epoch-NNN.pt for the last ``keep_epochs`` epochs: GAN weights wander from
         epoch to epoch, and a release averages the last few (training/release_default.py)."""

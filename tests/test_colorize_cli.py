@@ -370,9 +370,10 @@ def test_interrupted_run_leaves_whole_images_and_a_rerun_finishes(
         assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
     written = sorted(out.glob("*.png"))
     assert 0 < len(written) < 40  # really interrupted midway
-    # the log names no result that is not on disk (those finished while stopping go unnamed)
+    # the log and the summary name every result on disk, those finished while stopping too
     reported = [json.loads(line) for line in log.decode().splitlines()]
-    assert {Path(r["output"]) for r in reported if r["status"] == "ok"} <= set(written)
+    assert {Path(r["output"]) for r in reported if r["status"] == "ok"} == set(written)
+    assert f"stopped: {len(written)} coloured".encode() in err, err
     for path in written:
         Image.open(path).load()  # every visible output is a whole image
     rerun = colorcli("colorize", str(src), "--model", str(tiny_onnx_model), "--skip-existing", "--json")
@@ -380,6 +381,29 @@ def test_interrupted_run_leaves_whole_images_and_a_rerun_finishes(
     statuses = [json.loads(line)["status"] for line in rerun.stdout.decode().splitlines()]
     assert statuses.count("skipped") == len(written) and statuses.count("ok") == 40 - len(written)
     assert sorted(p.name for p in out.glob("*.png")) == [f"{i:02d}.png" for i in range(40)]
+
+
+def test_a_closed_standard_output_stops_the_run_like_a_signal(tiny_onnx_model: Path, tmp_path: Path) -> None:
+    # `colorcli colorize photos/ --json | head -1`: the reader goes after one line
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(40):
+        Image.fromarray(np.roll(data.camera(), i * 7, axis=1)).save(src / f"{i:02d}.png")
+    out = tmp_path / "out"
+    args = ["colorize", str(src), "-o", str(out), "--model", str(tiny_onnx_model), "--workers", "1", "--json"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "colorcli", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    first = json.loads(proc.stdout.readline())
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141, err
+    assert first["status"] == "ok" and "Traceback" not in err and "Exception ignored" not in err
+    written = sorted(out.glob("*.png"))
+    assert 0 < len(written) < 40  # stopped, not run to the end
+    assert f"stopped (standard output was closed): {len(written)} coloured" in err
+    assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
 
 
 def test_the_shipped_model_colours_with_no_model_option_from_any_directory(tmp_path: Path) -> None:

@@ -483,6 +483,43 @@ def test_sigterm_to_the_job_stops_training_cleanly_and_says_how_to_resume(tmp_pa
     assert not [p for p in run.rglob("*") if p.name.endswith(".tmp")]
 
 
+STOP_WHILE_SAVING_SCRIPT = textwrap.dedent(
+    """
+    import os, signal, sys
+    from colorcli import trainer
+    save_samples = trainer.Trainer.save_samples
+    def stopped_while_saving(self, path):
+        if self.epoch == int(os.environ["STOP_AT_EPOCH"]):
+            os.kill(os.getpid(), signal.SIGTERM)  # as from Slurm at the end of the job's time
+        save_samples(self, path)
+    trainer.Trainer.save_samples = stopped_while_saving
+    sys.argv = ["colorcli", *sys.argv[1:]]
+    from colorcli.cli import main
+    main()
+    """
+)
+
+
+@pytest.mark.parametrize("stop_at", [1, 2])
+def test_a_sigterm_while_the_last_epoch_is_saved_is_a_finished_run(tmp_path, folder, stop_at):
+    run = tmp_path / "run"
+    args = ["train", "--arch", "unet-sn", "--data", str(folder), "--out", str(run), "--epochs", "2"]
+    proc = subprocess.run(
+        [sys.executable, "-c", STOP_WHILE_SAVING_SCRIPT, *args, "--workers", "0", *TINY_FLAGS],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1", "STOP_AT_EPOCH": str(stop_at)},
+    )
+    assert checkpoint.load(run / "checkpoints" / "last.pt")["epoch"] == stop_at
+    if stop_at == 2:  # every epoch trained and saved: the job did its work
+        assert proc.returncode == 0, proc.stderr
+        assert "done: 2 epochs" in proc.stderr and "terminated" not in proc.stderr
+    else:
+        assert proc.returncode == 128 + signal.SIGTERM, proc.stderr
+        assert "error: terminated; the last checkpoint" in proc.stderr
+
+
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
 def test_a_worker_started_while_stops_are_held_survives_an_early_stop(stop_signal):
     # the window a process-group signal can hit: a data worker forked but not yet initialised

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
 from types import FrameType
 from typing import NoReturn
 
@@ -12,6 +14,7 @@ EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 128 + signal.SIGINT
 EXIT_TERMINATED = 128 + signal.SIGTERM
+EXIT_STDOUT_CLOSED = 141  # 128 + SIGPIPE, as a tool killed by it exits (Windows has no SIGPIPE)
 
 CONTEXT_SIZE_HELP = (
     "Also run the model on each photo shrunk to N×N and blend those colours in, so a large "
@@ -37,3 +40,10 @@ def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
 
 def usage_error(message: str) -> NoReturn:
     fail(message, EXIT_USAGE)
+
+
+def stdout_closed() -> NoReturn:
+    """Exit quietly once standard output's reader has gone (``| head``), with no second
+    BrokenPipeError when Python flushes it on the way out."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    raise typer.Exit(EXIT_STDOUT_CLOSED)

@@ -9,13 +9,13 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 
-from colorcli.commands._common import CONTEXT_SIZE_HELP, EXIT_FAILURE, fail, usage_error
+from colorcli.commands._common import CONTEXT_SIZE_HELP, EXIT_FAILURE, fail, stdout_closed, usage_error
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -147,18 +147,19 @@ def colorize(
     jobs = _sharded(_expand_stdin(inputs, null, head), out_root, fmt, recursive, shard_range)
     # what the arguments name is known now, so no output replaces an input a later job reads
     reads = pipeline.Reads([item for item in inputs if item != "-"], out_root, fmt, recursive)
+    late: list[Result] = []
     if dry_run:
         results = pipeline.plan(jobs, options, reads)
     else:
         _open_model(colorizer, quiet)  # before -o is made: a bad model leaves no empty folder
         if out_root is not None:
             _check_writable(out_root)
-        results = colorizer.run(jobs, options, reads)
+        results = colorizer.run(jobs, options, reads, on_abandoned=late.append)
     # a path list on standard input can be read once only: no total, hence no ETA, for it
     count = (
         None if dry_run or "-" in inputs else lambda: _count(inputs, out_root, fmt, recursive, shard_range)
     )
-    failed = _report(results, as_json, quiet, count, dry_run)
+    failed = _report(results, late, as_json, quiet, count, dry_run)
     if failed:
         raise typer.Exit(EXIT_FAILURE)
 
@@ -270,43 +271,75 @@ def _say(message: str) -> None:
 
 
 def _report(
-    results: Iterator[Result], as_json: bool, quiet: bool, count: Callable[[], int] | None, dry_run: bool
+    results: Generator[Result, None, None],
+    late: list[Result],
+    as_json: bool,
+    quiet: bool,
+    count: Callable[[], int] | None,
+    dry_run: bool,
 ) -> int:
     """Print per-image lines (or JSON, or a progress bar) and the summary; returns the failure count.
 
-    On a terminal, ``count`` (a second, metadata-only walk of the inputs) runs in a background
-    thread and gives the bar its total, hence its ETA, without delaying the first image.
+    ``late`` fills, once ``results`` is closed, with the images that were being written when the
+    run stopped, so that the log and the summary name every result on disk. On a terminal,
+    ``count`` (a second, metadata-only walk of the inputs) runs in a background thread and gives
+    the bar its total, hence its ETA, without delaying the first image.
     """
-    counts = {"ok": 0, "failed": 0, "skipped": 0, "planned": 0}
-    megapixels = 0.0
-    started = time.perf_counter()
     bar = None if quiet or not sys.stderr.isatty() else _progress()
-    task = bar.add_task("colouring", total=None, failed=0, mps=0.0) if bar else None
+    tally = _Tally(as_json, quiet, bar)
     stopped = True  # until the loop ends by itself: Ctrl-C and SIGTERM still get the summary
     try:
         if bar:
             bar.start()
             if count is not None:
-                threading.Thread(target=lambda: bar.update(task, total=count()), daemon=True).start()
+                threading.Thread(target=lambda: bar.update(tally.task, total=count()), daemon=True).start()
         for result in results:
-            counts[result.status] = counts.get(result.status, 0) + 1
-            megapixels += result.megapixels
-            if as_json:
-                _print_json(result.to_json())
-            if result.status == "failed":
-                message = f"failed: {_shown(result.input)}: {result.error}"
-                (bar.console.print(message, markup=False, highlight=False) if bar else _say(message))
-            elif bar is None and not quiet and not as_json:
-                _say(_line(result))
-            if bar is not None:
-                elapsed = max(time.perf_counter() - started, 1e-9)
-                bar.update(task, advance=1, failed=counts["failed"], mps=megapixels / elapsed)
-        stopped = False
+            tally.add(result)
+            if tally.stdout_closed:
+                break
+        else:
+            stopped = False
     finally:
+        results.close()  # waits for the images being written, whose results go to ``late``
+        for result in late:
+            tally.add(result)
         if bar:
             bar.stop()
-        _say(_summary(counts, megapixels, time.perf_counter() - started, stopped, dry_run))
-    return counts["failed"]
+        why = "standard output was closed" if tally.stdout_closed else None
+        elapsed = time.perf_counter() - tally.started
+        _say(_summary(tally.counts, tally.megapixels, elapsed, stopped, dry_run, why))
+    if tally.stdout_closed:
+        stdout_closed()
+    return tally.counts["failed"]
+
+
+class _Tally:
+    """The run's counts, and each result's JSON line, failure message, log line or bar step."""
+
+    def __init__(self, as_json: bool, quiet: bool, bar: Progress | None) -> None:
+        self.as_json, self.quiet, self.bar = as_json, quiet, bar
+        self.counts = {"ok": 0, "failed": 0, "skipped": 0, "planned": 0}
+        self.megapixels = 0.0
+        self.started = time.perf_counter()
+        self.stdout_closed = False  # its reader is gone (``| head``): the run stops as on Ctrl-C
+        self.task = bar.add_task("colouring", total=None, failed=0, mps=0.0) if bar else None
+
+    def add(self, result: Result) -> None:
+        self.counts[result.status] = self.counts.get(result.status, 0) + 1
+        self.megapixels += result.megapixels
+        if self.as_json and not self.stdout_closed:
+            try:
+                _print_json(result.to_json())
+            except BrokenPipeError:
+                self.stdout_closed = True
+        if result.status == "failed":
+            message = f"failed: {_shown(result.input)}: {result.error}"
+            (self.bar.console.print(message, markup=False, highlight=False) if self.bar else _say(message))
+        elif self.bar is None and not self.quiet and not self.as_json:
+            _say(_line(result))
+        if self.bar is not None:
+            elapsed = max(time.perf_counter() - self.started, 1e-9)
+            self.bar.update(self.task, advance=1, failed=self.counts["failed"], mps=self.megapixels / elapsed)
 
 
 def _print_json(document: dict[str, Any]) -> None:
@@ -317,7 +350,9 @@ def _print_json(document: dict[str, Any]) -> None:
     sys.stdout.buffer.flush()
 
 
-def _summary(counts: dict[str, int], megapixels: float, elapsed: float, stopped: bool, dry_run: bool) -> str:
+def _summary(
+    counts: dict[str, int], megapixels: float, elapsed: float, stopped: bool, dry_run: bool, why: str | None
+) -> str:
     done, skipped, failed = counts["ok"], counts["skipped"], counts["failed"]
     if not any(counts.values()) and not stopped:
         return f"no images found (colorcli reads {_READABLE})"
@@ -328,7 +363,7 @@ def _summary(counts: dict[str, int], megapixels: float, elapsed: float, stopped:
         summary += f" ({done / elapsed:.2f} images/s, {megapixels / elapsed:.1f} MP/s)"
     if stopped:
         summary = (
-            f"stopped: {summary}; every result written is complete, "
+            f"stopped{f' ({why})' if why else ''}: {summary}; every result written is complete, "
             "and a rerun with --skip-existing finishes the job"
         )
     return summary

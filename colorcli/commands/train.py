@@ -7,7 +7,7 @@ import os
 import shutil
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import typer
 
@@ -385,21 +385,21 @@ def _run(settings: dict[str, Any], flags: dict[str, Any], resume: bool, force: b
     except OSError as exc:
         fail(f"cannot write the run folder {cfg.out}: {exc.strerror or exc}")
     except (KeyboardInterrupt, Terminated) as exc:
-        last = Path(cfg.out) / "checkpoints" / "last.pt"
-        where = (
-            f"the last checkpoint ({last}, epoch {run.saved_epoch}) is intact"
-            if last.exists()
-            else "no epoch finished"
-        )
-        how, code = (
-            ("terminated", EXIT_TERMINATED)
-            if isinstance(exc, Terminated)
-            else ("interrupted", EXIT_INTERRUPTED)
-        )
-        fail(f"{how}; {where}. Continue with: colorcli train --resume --out {cfg.out}", code)
+        # a stop that came while the last epoch's files were written waited for them: done
+        if not run.finished:
+            _stopped(exc, Path(cfg.out), run.saved_epoch)
     finally:
         run.close()
     if run.dist.main:
         typer.echo(f"done: {run.epoch} epochs; checkpoints in {Path(cfg.out) / 'checkpoints'}", err=True)
         if resume and run.epoch == started_at:
             typer.echo(f"(it had already trained {run.epoch} epochs: raise --epochs to train more)", err=True)
+
+
+def _stopped(stop: BaseException, out: Path, saved_epoch: int) -> NoReturn:
+    last = out / "checkpoints" / "last.pt"
+    where = f"the last checkpoint ({last}, epoch {saved_epoch}) is intact" if last.exists() else None
+    how, code = ("interrupted", EXIT_INTERRUPTED)
+    if isinstance(stop, Terminated):
+        how, code = ("terminated", EXIT_TERMINATED)
+    fail(f"{how}; {where or 'no epoch finished'}. Continue with: colorcli train --resume --out {out}", code)

@@ -423,9 +423,14 @@ def output_format(picture_format: str, requested: str) -> str:
 
 @functools.lru_cache(maxsize=1)
 def srgb_profile() -> bytes:
+    """The sRGB profile results are tagged with. Little CMS stamps a profile with the time it
+    was made (header bytes 24-35); zeroed, as the ICC header allows, so that colouring the
+    same photo twice gives the same bytes."""
     from PIL import ImageCms
 
-    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    profile = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    profile[24:36] = bytes(12)
+    return bytes(profile)
 
 
 def encode(picture: Picture, rgb: Image.Image | np.ndarray, fmt: str, quality: int, out: BinaryIO) -> None:

@@ -615,3 +615,40 @@ def test_a_pillow_warning_is_one_line(tiny_onnx_model: Path, tmp_path: Path) -> 
     lines = run.stderr.decode().strip().splitlines()
     assert run.returncode == 0 and "warning: Tag data larger than file. Skipping tag 270" in lines
     assert not any("warnings.warn" in line or "UserWarning" in line for line in lines)
+
+
+@pytest.mark.parametrize("fmt", ["png", "jpg", "tiff"])
+def test_colouring_a_photo_twice_gives_the_same_bytes(
+    tiny_onnx_model: Path, tmp_path: Path, fmt: str
+) -> None:
+    # archives compare results by checksum: nothing in a result may depend on when it was made
+    import time
+
+    source = tmp_path / "camera.png"
+    Image.fromarray(data.camera()[:96, :128]).save(source)
+    runs = []
+    for _ in range(2):
+        done = colorcli("colorize", str(source), "-o", "-", "--format", fmt, "--model", str(tiny_onnx_model))
+        assert done.returncode == 0, done.stderr.decode()
+        runs.append(done.stdout)
+        time.sleep(1.1)  # the ICC header's time stamp counts seconds
+    assert runs[0] == runs[1]
+
+
+def test_a_piped_result_whose_reader_goes_is_not_reported_written(
+    tiny_onnx_model: Path, tmp_path: Path
+) -> None:
+    # `colorcli colorize photo.png -o - | head -c 10`: more than a pipe holds, so the write stops short
+    source = tmp_path / "noise.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (600, 600), dtype=np.uint8)).save(source)
+    args = ["colorize", str(source), "-o", "-", "--json", "--model", str(tiny_onnx_model)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "colorcli", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.read(8) == b"\x89PNG\r\n\x1a\n"
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141, err
+    assert f"standard output was closed before {source}'s colour image was written whole" in err
+    assert '"status": "ok"' not in err and "Traceback" not in err

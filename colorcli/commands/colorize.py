@@ -252,10 +252,21 @@ def _stream(
         if as_json:  # standard output holds the image, so the record goes to standard error
             _say(json.dumps(Result(name, "-", "failed", str(exc), _ms(started)).to_json()))
         fail(f"{name}: {exc}")
-    sys.stdout.buffer.write(buffer.getvalue())
-    sys.stdout.buffer.flush()
+    try:
+        _write_all(buffer.getbuffer())
+    except BrokenPipeError:
+        _say(f"error: standard output was closed before {name}'s colour image was written whole")
+        stdout_closed()
     if as_json:
         _say(json.dumps(result.to_json()))
+
+
+def _write_all(data: memoryview) -> None:
+    """All of ``data`` to standard output: to a pipe whose reader has gone, one write stops
+    short without an error, and only the next raises BrokenPipeError."""
+    while data:
+        data = data[sys.stdout.buffer.write(data) :]
+    sys.stdout.buffer.flush()
 
 
 def _ms(started: float) -> float:

@@ -91,6 +91,13 @@ def discover(
     """
     for raw in inputs:
         path = Path(raw)
+        try:
+            path.stat()
+        except FileNotFoundError:
+            pass
+        except OSError as exc:  # a name too long, a folder in the path not searchable
+            yield Result(raw, None, "failed", f"cannot look it up: {exc.strerror or exc}")
+            continue
         if path.is_dir():
             yield from _folder_jobs(path, output, fmt, recursive)
         elif path.is_file():
@@ -131,7 +138,9 @@ class Reads:
 
     def _add(self, raw: str, output: Path | None, fmt: str) -> None:
         path = Path(raw)
-        if path.is_dir():
+        if not _exists(path):
+            pass
+        elif path.is_dir():
             root, out = path.resolve(), _folder_output(path, output).resolve()
             self._folders.append((root, out if out.is_relative_to(root) else None, self._recursive))
         elif path.is_file():
@@ -144,13 +153,22 @@ class Reads:
         real = Path(os.path.realpath(path))
         if str(real) in self._files:
             return True
-        if real.suffix.lower() not in imageio.INPUT_SUFFIXES or not real.exists():
+        if real.suffix.lower() not in imageio.INPUT_SUFFIXES or not _exists(real):
             return False
         for root, out, recursive in self._folders:
             if real.is_relative_to(root) and not (out is not None and real.is_relative_to(out)):
                 parts = real.relative_to(root).parts
                 if (recursive or len(parts) == 1) and not any(p.startswith(".") for p in parts):
                     return True
+        return False
+
+
+def _exists(path: Path) -> bool:
+    """Whether ``path`` exists; False for one the system cannot look up, whose name is too long
+    say: it holds nothing to read, and writing it fails with the reason, for that file alone."""
+    try:
+        return path.exists()
+    except OSError:
         return False
 
 

@@ -652,3 +652,28 @@ def test_a_piped_result_whose_reader_goes_is_not_reported_written(
     assert proc.wait(timeout=60) == 141, err
     assert f"standard output was closed before {source}'s colour image was written whole" in err
     assert '"status": "ok"' not in err and "Traceback" not in err
+
+
+def test_a_name_too_long_fails_alone_and_the_run_goes_on(tiny_onnx_model: Path, tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ("a", "z", "写真" * 41):  # 250 bytes: a legal name, whose -compare name is not
+        Image.fromarray(data.camera()[:64, :64]).save(src / f"{name}.png")
+    model = ["--model", str(tiny_onnx_model)]
+    folder = colorcli("colorize", str(src), "-o", str(tmp_path / "out"), "--compare", "--json", *model)
+    assert folder.returncode == 1, folder.stderr.decode()
+    statuses = {Path(r["input"]).name[:2]: r["status"] for r in map(json.loads, folder.stdout.splitlines())}
+    assert statuses == {"a.": "ok", "z.": "ok", "写真": "failed"}
+    assert b"Traceback" not in folder.stderr and b"File name too long" in folder.stderr
+    listed = colorcli(
+        "colorize",
+        "-",
+        "-o",
+        str(tmp_path / "out2"),
+        *model,
+        stdin=b"x" * 300 + b"\n" + b"in/a.png\n",
+        cwd=tmp_path,
+    )
+    assert listed.returncode == 1 and b"Traceback" not in listed.stderr, listed.stderr.decode()
+    assert b"cannot look it up: File name too long" in listed.stderr
+    assert [p.name for p in (tmp_path / "out2").rglob("*.png")] == ["a.png"]

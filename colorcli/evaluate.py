@@ -207,7 +207,7 @@ def load_photo(path: Path, max_side: int | None) -> np.ndarray | None:
 
     Raises one of :data:`UNREADABLE` for files Pillow cannot read.
     """
-    with Image.open(path) as image:
+    with imageio.reading(path), Image.open(path) as image:
         if max_side:
             image.draft("RGB", (max_side, max_side))  # JPEG: decode at a reduced scale, much faster
         image = imageio.upright(image)

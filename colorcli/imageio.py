@@ -13,19 +13,23 @@ a single image; the result carries a note saying so.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import math
 import re
 import struct
+import threading
+import warnings
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, TiffImagePlugin, UnidentifiedImageError
 
 from colorcli import render
 
@@ -124,8 +128,31 @@ def find_images(folder: Path) -> list[Path]:
     )
 
 
+_reading = threading.local()
+
+
+@contextlib.contextmanager
+def reading(name: str | Path) -> Iterator[None]:
+    """Mark ``name`` as the file this thread decodes, so a decoder's warning can name it."""
+    _reading.name = str(name)
+    try:
+        yield
+    finally:
+        _reading.name = None
+
+
+def file_being_read() -> str | None:
+    """The file the calling thread is decoding (see :func:`reading`), or None."""
+    return getattr(_reading, "name", None)
+
+
 def load(source: str | Path | BinaryIO, max_megapixels: float = DEFAULT_MAX_MEGAPIXELS) -> Picture:
     """Decode a photo file (or binary stream) into a :class:`Picture`, or raise :class:`ImageError`."""
+    with reading(source if isinstance(source, str | Path) else "-"):
+        return _load(source, max_megapixels)
+
+
+def _load(source: str | Path | BinaryIO, max_megapixels: float) -> Picture:
     try:
         with Image.open(source) as im:
             pixels = im.size[0] * im.size[1]
@@ -140,6 +167,12 @@ def load(source: str | Path | BinaryIO, max_megapixels: float = DEFAULT_MAX_MEGA
     except UnidentifiedImageError:
         if _heif_without_plugin(source):
             raise ImageError("HEIC/HEIF photos need the heif extra: pip install 'colorcli[heif]'") from None
+        layout = _tiff_layout(source)
+        if layout:
+            raise ImageError(
+                f"a TIFF of {layout}, which Pillow cannot decode: save it in another layout "
+                "(without the alpha, or at 8 bits per sample) or as PNG"
+            ) from None
         raise ImageError("not an image Pillow can read (unknown format, empty or corrupt file)") from None
     except (OSError, SyntaxError, ValueError, struct.error, EOFError, Image.DecompressionBombError) as exc:
         raise ImageError(_describe(exc)) from None
@@ -148,6 +181,35 @@ def load(source: str | Path | BinaryIO, max_megapixels: float = DEFAULT_MAX_MEGA
 def _heif_without_plugin(source: str | Path | BinaryIO) -> bool:
     named = isinstance(source, str | Path)
     return not HEIF_READABLE and named and Path(source).suffix.lower() in _HEIF_SUFFIXES
+
+
+_PHOTOMETRIC_NAMES = {0: "grey", 1: "grey", 2: "RGB", 3: "palette", 5: "CMYK", 6: "YCbCr", 8: "CIELAB"}
+
+
+def _tiff_layout(source: str | Path | BinaryIO) -> str | None:
+    """What a TIFF that Pillow would not open holds ("16-bit grey with alpha"), None if the
+    file is no TIFF or its first directory cannot be read."""
+    try:
+        with open(source, "rb") if isinstance(source, str | Path) else contextlib.nullcontext(source) as fh:
+            fh.seek(0)
+            head = fh.read(8)
+            if head[:4] not in (b"II*\0", b"MM\0*"):
+                return None
+            directory = TiffImagePlugin.ImageFileDirectory_v2(head)
+            fh.seek(directory.next)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # a cut directory: said below as "corrupt"
+                directory.load(fh)
+    except (OSError, SyntaxError, ValueError, struct.error):
+        return None
+    if not {256, 257, 258, 262} <= set(directory):
+        return None
+    bits = directory.get(258, (1,))
+    bits = bits if isinstance(bits, tuple) else (bits,)
+    kind = _PHOTOMETRIC_NAMES.get(directory.get(262), f"photometric {directory.get(262)}")
+    depth = f"{bits[0]}-bit" if len(set(bits)) == 1 else "-".join(map(str, bits)) + "-bit"
+    extra = " with alpha" if 338 in directory else ""
+    return f"{depth} {kind}{extra}"
 
 
 def _describe(exc: BaseException) -> str:
@@ -211,10 +273,11 @@ def from_pil(im: Image.Image) -> Picture:
 
 def _deep_rgb_tiff(im: Image.Image) -> np.ndarray | None:
     """A 48- or 64-bit RGB(A) TIFF's samples at their full 16 bits, (H, W, 3 or 4) as stored
-    (not yet turned upright), where Pillow would decode them at 8: interleaved strips of
-    unsigned samples in sRGB, uncompressed as scanners write 48-bit scans by default, or
-    deflated (Photoshop's "ZIP"). None for any other TIFF (LZW, planar, tiled, another colour
-    profile), which Pillow reads at 8 bits.
+    (not yet turned upright), where Pillow would decode them at 8 (or, planar and
+    uncompressed, not at all): strips of unsigned samples in sRGB, interleaved or one plane per
+    sample, uncompressed as scanners write 48-bit scans by default, or deflated (Photoshop's
+    "ZIP"). None for any other TIFF (LZW, tiled, another colour profile), which Pillow reads at
+    8 bits.
     """
     tags = im.tag_v2
     bits = tags.get(258)
@@ -227,7 +290,7 @@ def _deep_rgb_tiff(im: Image.Image) -> np.ndarray | None:
         or tags.get(262) != 2  # RGB
         or tags.get(259, 1) not in _DEEP_TIFF_COMPRESSIONS
         or tags.get(317, 1) not in (1, 2)  # no predictor, or horizontal differencing
-        or tags.get(284, 1) != 1  # interleaved
+        or tags.get(284, 1) not in (1, 2)  # interleaved, or one plane per sample
         or tags.get(339, 1) not in (1, (1,) * samples)  # unsigned integers
         or 322 in tags  # tiled
         or _foreign_profile(im.info.get("icc_profile")) is not None
@@ -260,10 +323,11 @@ def _deep_rgb_tiff(im: Image.Image) -> np.ndarray | None:
         raise ImageError(f"truncated or corrupt image data ({filled} of {size} bytes of samples)")
     order = "<" if tags.prefix == b"II" else ">"
     pixels = np.frombuffer(stored, dtype=f"{order}u2").astype(np.uint16, copy=False)
-    pixels = pixels.reshape(height, width, samples)
+    planar = tags.get(284, 1) == 2
+    pixels = pixels.reshape((samples, height, width) if planar else (height, width, samples))
     if tags.get(317, 1) == 2:  # each sample stored as its difference from its left neighbour's
-        np.cumsum(pixels, axis=1, dtype=np.uint16, out=pixels)
-    return pixels
+        np.cumsum(pixels, axis=2 if planar else 1, dtype=np.uint16, out=pixels)
+    return np.ascontiguousarray(pixels.transpose(1, 2, 0)) if planar else pixels
 
 
 def _orient(plane: np.ndarray, orientation: int | None) -> np.ndarray:

@@ -605,16 +605,29 @@ def test_a_newline_in_a_file_name_keeps_one_line_per_image(tiny_onnx_model: Path
     assert "two\\nlines.png" in lines[1]
 
 
-def test_a_pillow_warning_is_one_line(tiny_onnx_model: Path, tmp_path: Path) -> None:
+def test_a_pillow_warning_is_one_line_naming_its_file(tiny_onnx_model: Path, tmp_path: Path) -> None:
     # an EXIF tag whose data would lie past the end: Pillow warns and skips it
     entry = struct.pack("<HHII", 0x010E, 2, 100, 0x1000)
     tiff = b"II*\x00" + struct.pack("<IH", 8, 1) + entry + struct.pack("<I", 0)
-    source = tmp_path / "cut-exif.jpg"
-    Image.new("L", (16, 16), 90).save(source, exif=b"Exif\x00\x00" + tiff)
-    run = colorcli("colorize", str(source), "--model", str(tiny_onnx_model))
+    for name in ("cut-exif.jpg", "cut-exif-too.jpg"):
+        Image.new("L", (16, 16), 90).save(tmp_path / name, exif=b"Exif\x00\x00" + tiff)
+    Image.new("L", (16, 16), 90).save(tmp_path / "fine.jpg")
+    run = colorcli("colorize", str(tmp_path), "--model", str(tiny_onnx_model), "--workers", "2")
     lines = run.stderr.decode().strip().splitlines()
-    assert run.returncode == 0 and "warning: Tag data larger than file. Skipping tag 270" in lines
+    said = [line for line in lines if line.startswith("warning:")]
+    # every file that warns is named, once, though Pillow repeats itself from one line of code
+    assert run.returncode == 0 and sorted(said) == [
+        f"warning: {tmp_path / name}: Tag data larger than file. Skipping tag 270"
+        for name in ("cut-exif-too.jpg", "cut-exif.jpg")
+    ], lines
     assert not any("warnings.warn" in line or "UserWarning" in line for line in lines)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.fromarray(data.astronaut()[:32, :32]).save(photos / "cut-exif.jpg", exif=b"Exif\x00\x00" + tiff)
+    run = colorcli("evaluate", str(photos), "--model", str(tiny_onnx_model))
+    said = run.stderr.decode()
+    assert run.returncode == 0 and f"warning: {photos / 'cut-exif.jpg'}: Tag data larger" in said
+    assert "UserWarning" not in said
 
 
 @pytest.mark.parametrize("fmt", ["png", "jpg", "tiff"])

@@ -334,19 +334,31 @@ def _scan48() -> np.ndarray:
         {"byteorder": ">", "rowsperstrip": 5},
         {"compression": "zlib", "predictor": True, "rowsperstrip": 7},  # Photoshop's "ZIP"
         {"extrasamples": "unassalpha"},
+        {"planarconfig": "separate", "rowsperstrip": 5},  # one plane per sample: Pillow's was noise
+        {"planarconfig": "separate", "compression": "zlib", "predictor": True, "extrasamples": "unassalpha"},
         *({"metadata": None, "extratags": [(274, "H", 1, turn, True)]} for turn in range(2, 9)),
     ],
-    ids=["plain", "big-endian-strips", "deflate", "alpha", *(f"orientation-{turn}" for turn in range(2, 9))],
+    ids=[
+        "plain",
+        "big-endian-strips",
+        "deflate",
+        "alpha",
+        "planar",
+        "planar-deflate-alpha",
+        *(f"orientation-{turn}" for turn in range(2, 9)),
+    ],
 )
 def test_a_48_bit_tiff_scan_is_read_at_its_full_16_bits(tmp_path: Path, stored: dict) -> None:
     rgb16 = _scan48()
     alpha16 = (np.arange(48 * 64).reshape(48, 64) * 21).astype(np.uint16)
     pixels = np.dstack([rgb16, alpha16]) if "extrasamples" in stored else rgb16
-    tifffile.imwrite(tmp_path / "scan48.tif", pixels, photometric="rgb", **stored)
+    stored_pixels = np.moveaxis(pixels, 2, 0) if "planarconfig" in stored else pixels
+    tifffile.imwrite(tmp_path / "scan48.tif", stored_pixels, photometric="rgb", **stored)
     picture = imageio.load(tmp_path / "scan48.tif")
     assert picture.deep and picture.notes == ()
     # as Pillow turns (and reads) the 8-bit copy of the same scan
-    tifffile.imwrite(tmp_path / "scan24.tif", (pixels >> 8).astype(np.uint8), photometric="rgb", **stored)
+    eight_bits = (stored_pixels >> 8).astype(np.uint8)
+    tifffile.imwrite(tmp_path / "scan24.tif", eight_bits, photometric="rgb", **stored)
     eight = imageio.load(tmp_path / "scan24.tif")
     assert picture.size == eight.size
     assert np.abs(picture.grey.astype(np.int32) / 257 - eight.grey).max() <= 1.5
@@ -383,6 +395,21 @@ def test_sixteen_bit_colour_files_pillow_reads_at_8_bits_say_so(tmp_path: Path) 
     Image.fromarray((rgb16 >> 8).astype(np.uint8)).save(tmp_path / "rgb8.tif")
     for name in ("grey16.png", "rgb8.tif"):
         assert imageio.load(tmp_path / name).notes == (), name
+
+
+@pytest.mark.filterwarnings("ignore:Corrupt EXIF data")
+def test_a_tiff_pillow_cannot_decode_says_what_it_holds(tmp_path: Path) -> None:
+    grey16 = _scan48()[..., 0]
+    tifffile.imwrite(tmp_path / "la16.tif", np.dstack([grey16, grey16]), extrasamples="unassalpha")
+    said = "a TIFF of 16-bit grey with alpha, which Pillow cannot decode: save it in another layout"
+    with pytest.raises(imageio.ImageError, match=said):
+        imageio.load(tmp_path / "la16.tif")
+    with pytest.raises(imageio.ImageError, match=said):  # piped in
+        imageio.load(io.BytesIO((tmp_path / "la16.tif").read_bytes()))
+    # a directory cut short names no layout it cannot vouch for
+    (tmp_path / "cut.tif").write_bytes((tmp_path / "la16.tif").read_bytes()[:20])
+    with pytest.raises(imageio.ImageError, match="not an image Pillow can read"):
+        imageio.load(tmp_path / "cut.tif")
 
 
 @pytest.mark.parametrize("compression", [None, "zlib"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import warnings
 from types import FrameType
 from typing import NoReturn
 
@@ -40,6 +41,26 @@ def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
 
 def usage_error(message: str) -> NoReturn:
     fail(message, EXIT_USAGE)
+
+
+def warnings_as_lines() -> None:
+    """Print each warning as one ``warning: FILE: message`` line on stderr, not Python's
+    two-line form, and each of Pillow's once for every file that raises it (not once a run)."""
+    warnings.filterwarnings("always", module=r"PIL\.")
+    warnings.showwarning = _warning_line
+
+
+_said: set[str] = set()  # Pillow tries a file it cannot identify twice, warning twice
+
+
+def _warning_line(message: Warning | str, category: type[Warning], *_: object, **__: object) -> None:
+    from colorcli import imageio  # loaded by then: only decoding warns
+
+    name = imageio.file_being_read()
+    line = f"warning: {name}: {str(message).strip()}" if name else f"warning: {str(message).strip()}"
+    if line not in _said:
+        _said.add(line)
+        typer.echo(line, err=True)
 
 
 def stdout_closed() -> NoReturn:

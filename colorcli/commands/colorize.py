@@ -8,14 +8,20 @@ import os
 import sys
 import threading
 import time
-import warnings
 from collections.abc import Callable, Generator, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 
-from colorcli.commands._common import CONTEXT_SIZE_HELP, EXIT_FAILURE, fail, stdout_closed, usage_error
+from colorcli.commands._common import (
+    CONTEXT_SIZE_HELP,
+    EXIT_FAILURE,
+    fail,
+    stdout_closed,
+    usage_error,
+    warnings_as_lines,
+)
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -108,7 +114,7 @@ def colorize(
     except ValueError as exc:
         usage_error(str(exc))
     options = pipeline.WriteOptions(fmt, quality, overwrite, skip_existing, compare)
-    warnings.showwarning = _warning_line  # Pillow's, on one odd file: a line, not a fake traceback
+    warnings_as_lines()
 
     # the first bytes tell an image from a list of paths: read them whole, as a pipe may bring fewer
     head = sys.stdin.buffer.read(16) if "-" in inputs and not sys.stdin.isatty() else b""
@@ -271,10 +277,6 @@ def _write_all(data: memoryview) -> None:
 
 def _ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000.0, 1)
-
-
-def _warning_line(message: Warning | str, category: type[Warning], *_: object, **__: object) -> None:
-    _say(f"warning: {message}")
 
 
 def _say(message: str) -> None:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from colorcli.commands._common import CONTEXT_SIZE_HELP, fail, usage_error
+from colorcli.commands._common import CONTEXT_SIZE_HELP, fail, usage_error, warnings_as_lines
 
 if TYPE_CHECKING:  # the engine pulls in numpy and Pillow: only when the command runs
     from PIL import Image
@@ -84,6 +84,7 @@ def evaluate(
     for flag, path in (("--grid", grid), ("--per-photo", per_photo)):
         if path is not None:
             _check_output(flag, path)
+    warnings_as_lines()
     photos = imageio.find_images(directory)
     if not photos:
         fail(f"no photos in {directory} (looked for {', '.join(sorted(imageio.INPUT_SUFFIXES))})")

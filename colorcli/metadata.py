@@ -72,6 +72,13 @@ class ModelInfo:
         return {PREFIX + k: str(v) for k, v in values.items()}
 
 
+def _json_object(own: dict[str, str], key: str) -> dict[str, Any]:
+    value = json.loads(own.get(key, "{}"))
+    if not isinstance(value, dict):
+        raise ValueError(f"{key} is not a JSON object")
+    return value
+
+
 def parse(props: dict[str, str]) -> ModelInfo:
     """Read :class:`ModelInfo` from a model's metadata, or raise :class:`ModelFormatError`."""
     own = {k[len(PREFIX) :]: v for k, v in props.items() if k.startswith(PREFIX)}
@@ -99,9 +106,9 @@ def parse(props: dict[str, str]) -> ModelInfo:
             precision=own.get("precision", "fp32"),
             colorcli_version=own.get("colorcli_version", ""),
             checkpoint_sha256=own.get("checkpoint_sha256", ""),
-            training_data=json.loads(own.get("training_data", "{}")),
-            metrics=json.loads(own.get("metrics", "{}")),
-            generator_args=json.loads(own.get("generator_args", "{}")),
+            training_data=_json_object(own, "training_data"),
+            metrics=_json_object(own, "metrics"),
+            generator_args=_json_object(own, "generator_args"),
             colour_gain=float(own.get("colour_gain", "1")),
             context_size=int(own.get("context_size", "0")),
             format_version=version,

@@ -15,6 +15,7 @@ import hashlib
 import io
 import itertools
 import os
+import re
 import threading
 import time
 from collections import deque
@@ -278,10 +279,11 @@ def _walk(root: Path, recursive: bool, avoid: set[Path]) -> Iterator[Path | Resu
 
 def parse_shard(text: str) -> tuple[int, int]:
     """``K/N`` (1 <= K <= N) -> (K, N); ValueError with a usable message otherwise."""
-    try:
-        k, n = (int(x) for x in text.split("/"))
-    except ValueError:
-        raise ValueError(f"--shard expects K/N such as 2/8, not {text!r}") from None
+    # plain ASCII digits: int() also takes "1_0", "+2" and other scripts' digits
+    match = re.fullmatch(r"([0-9]+)/([0-9]+)", text.strip())
+    if match is None:
+        raise ValueError(f"--shard expects K/N such as 2/8, not {text!r}")
+    k, n = int(match[1]), int(match[2])
     if not 1 <= k <= n:
         raise ValueError(f"--shard {text}: K must be between 1 and N")
     return k, n
@@ -813,4 +815,6 @@ def stdin_is_image(head: bytes) -> bool:
     bmp = head[:2] == b"BM" and head[6:10] == b"\0\0\0\0"  # a path list could start with "BM"
     webp = head[:4] == b"RIFF" and head[8:12] == b"WEBP"
     heif = head[4:8] == b"ftyp"  # ISO media box: HEIC/HEIF (no path starts with 4 bytes, then "ftyp")
-    return head.startswith(signatures + jpeg2000) or bmp or webp or heif
+    # PGM/PPM/PBM, as netpbm and ImageMagick pipes carry them: "P5", blank, a comment or the width
+    netpbm = re.match(rb"P[1-7]\s+[#0-9]", head) is not None
+    return head.startswith(signatures + jpeg2000) or bmp or webp or heif or netpbm

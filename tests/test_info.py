@@ -50,6 +50,17 @@ def test_info_json(tiny_onnx_model):
     assert d["outputs"] == [{"name": "ab", "type": "tensor(float)", "shape": ["batch", 2, "height", "width"]}]
 
 
+def test_info_json_is_strict_json_when_a_metric_is_not_a_number(tiny_onnx_model, tmp_path):
+    # a run that diverged: Python's json writes NaN and Infinity, which JSON itself does not have
+    diverged = _setting("metrics", '{"val_l1": NaN, "val_psnr": Infinity}')(tiny_onnx_model, tmp_path)
+    result = run_cli("info", diverged, "--json")
+    assert result.returncode == 0, result.stderr
+    strict = json.loads(result.stdout, parse_constant=lambda name: pytest.fail(f"{name} in the JSON"))
+    assert strict["metadata"]["metrics"] == {"val_l1": None, "val_psnr": None}
+    text = run_cli("info", diverged)
+    assert text.returncode == 0 and "val_l1                NaN" in text.stdout, text.stdout
+
+
 def _truncated(model: Path, tmp: Path) -> Path:
     p = tmp / "truncated.onnx"
     p.write_bytes(model.read_bytes()[: model.stat().st_size // 2])
@@ -100,8 +111,18 @@ def _checkpoint_file(folder: Path) -> Path:
         (_foreign, 1, "not a colorcli model"),
         (_setting("colour_gain", "0"), 1, "colour gain 0.0 in the model's metadata is not usable"),
         (_setting("ab_scale", "128"), 1, "normalises L and a,b otherwise (ab_scale 128.0, not 110.0)"),
+        (_setting("training_data", '["photos"]'), 1, "malformed: training_data is not a JSON object"),
     ],
-    ids=["missing", "folder", "truncated", "checkpoint", "foreign", "zero-gain", "other-normalisation"],
+    ids=[
+        "missing",
+        "folder",
+        "truncated",
+        "checkpoint",
+        "foreign",
+        "zero-gain",
+        "other-normalisation",
+        "not-an-object",
+    ],
 )
 def test_info_bad_input(make, code, message, tiny_onnx_model, tmp_path):
     result = run_cli("info", make(tiny_onnx_model, tmp_path))

@@ -119,7 +119,8 @@ def test_shards_partition_the_files_deterministically(tmp_path: Path) -> None:
         ["00", "09", "10", "11"],
     ]
     assert pipeline.parse_shard("2/3") == (2, 3)
-    for bad in ("0/3", "4/3", "x", "1/0"):
+    assert pipeline.parse_shard(" 2/3\n") == (2, 3)  # as an unquoted $(cat FILE) may bring it
+    for bad in ("0/3", "4/3", "x", "1/0", "1_0/20", "+1/2", "\u0661/2", "1/2/3"):
         with pytest.raises(ValueError, match="shard"):
             pipeline.parse_shard(bad)
 
@@ -138,12 +139,14 @@ def test_path_lists_from_standard_input() -> None:
     ]
 
 
-@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "TIFF", "WEBP", "BMP", "GIF", "JPEG2000", "HEIF"])
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "TIFF", "WEBP", "BMP", "GIF", "JPEG2000", "HEIF", "PPM"])
 def test_stdin_image_detection(fmt: str) -> None:
     buffer = io.BytesIO()
     Image.new("L", (64, 64)).save(buffer, fmt)
     assert pipeline.stdin_is_image(buffer.getvalue()[:16])
     assert not pipeline.stdin_is_image(b"photos/BMW 1960.jpg\n")
+    assert not pipeline.stdin_is_image(b"P5 prints/a.jpg\n")
+    assert pipeline.stdin_is_image(b"P5\n# scanned by\n")  # a netpbm comment before the size
 
 
 # -- the Colorizer ----------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,19 @@ def info(
     except runtime.ModelLoadError as exc:
         fail(str(exc))
     description = describe(model, loaded)
-    typer.echo(json.dumps(description, indent=2) if as_json else render(description))
+    typer.echo(json.dumps(_finite(description), indent=2) if as_json else render(description))
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with NaN and infinities as None: JSON has no such numbers (a run that diverged
+    records them among its metrics), and strict parsers reject Python's ``NaN``."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _tensors(args: list[Any]) -> list[dict[str, Any]]:

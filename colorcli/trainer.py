@@ -256,6 +256,22 @@ def _epoch_of(line: str) -> float:
         return math.inf
 
 
+def _save_as(state: dict[str, Any], path: Path, written: Path | None) -> None:
+    """Save ``state`` at ``path``, as a second name for the file ``written`` already holding it
+    where the file system allows: one write, not two. Each save renames a new file into place,
+    so a name keeps its contents when another is saved over."""
+    if written is not None:
+        linking = path.with_name(f".{path.name}.link")
+        try:
+            linking.unlink(missing_ok=True)
+            os.link(written, linking)
+            os.replace(linking, path)
+            return
+        except OSError:  # a file system without hard links
+            linking.unlink(missing_ok=True)
+    checkpoint.save(state, path)
+
+
 def _spread(items: Any, n: int) -> list[Any]:
     """``n`` items evenly spaced through ``items``: every source of a mixed data set is represented."""
     return [items[i * len(items) // n] for i in range(n)]
@@ -806,7 +822,7 @@ class Trainer:
         """checkpoints/epoch-NNN.pt for the last ``keep_epochs`` epochs: GAN weights wander from
         epoch to epoch, and a release averages the last few (training/release_default.py)."""
         folder = self.run_dir / "checkpoints"
-        checkpoint.save(state, folder / f"epoch-{self.epoch:03d}.pt")
+        _save_as(state, folder / f"epoch-{self.epoch:03d}.pt", written=folder / "last.pt")
         for old in folder.glob("epoch-*.pt"):
             number = old.stem.removeprefix("epoch-")
             if number.isdigit() and int(number) <= self.epoch - self.cfg.keep_epochs:
@@ -824,9 +840,10 @@ class Trainer:
             state = self._state(metrics, rngs)
             with open(self.run_dir / "metrics.jsonl", "a") as fh:
                 fh.write(json.dumps(record) + "\n")
+            folder = self.run_dir / "checkpoints"
             if improved:
-                checkpoint.save(state, self.run_dir / "checkpoints" / "best.pt")
-            checkpoint.save(state, self.run_dir / "checkpoints" / "last.pt")
+                checkpoint.save(state, folder / "best.pt")
+            _save_as(state, folder / "last.pt", written=folder / "best.pt" if improved else None)
             self.saved_epoch = self.epoch
             if self.cfg.keep_epochs:
                 self._keep_epoch(state)

@@ -134,10 +134,14 @@ def test_keep_epochs_keeps_the_last_epochs_checkpoints(folder, tmp_path):
     Trainer(tiny_config(folder, tmp_path / "run", limit=4, epochs=3, keep_epochs=2), log=lambda m: None).fit()
     kept = tmp_path / "run" / "checkpoints"
     assert sorted(p.name for p in kept.glob("epoch-*.pt")) == ["epoch-002.pt", "epoch-003.pt"]
+    assert (kept / "epoch-003.pt").samefile(kept / "last.pt")  # written once, named twice
+    assert sorted(p.name for p in kept.iterdir()) == ["best.pt", "epoch-002.pt", "epoch-003.pt", "last.pt"]
     second, third, last = (
         checkpoint.load(kept / f"{name}.pt") for name in ("epoch-002", "epoch-003", "last")
     )
     assert (second["epoch"], third["epoch"], last["epoch"]) == (2, 3, 3)
+    best_epoch = checkpoint.load(kept / "best.pt")["epoch"]
+    assert (kept / "best.pt").samefile(kept / "last.pt") == (best_epoch == 3)
     assert all(torch.equal(v, last["generator"][k]) for k, v in third["generator"].items())
     assert not all(torch.equal(v, last["generator"][k]) for k, v in second["generator"].items())
 

@@ -237,7 +237,16 @@ def _load_plain_generator(state: dict[str, Any], source: Path) -> Any:
         raise ExportError(
             f"{source}: the weights do not fit architecture {state['arch']!r} ({first})"
         ) from None
-    return plain_weights(generator)
+    generator = plain_weights(generator)
+    broken = [
+        n for n, t in generator.state_dict().items() if t.is_floating_point() and not t.isfinite().all()
+    ]
+    if broken:
+        raise ExportError(
+            f"{source}: {len(broken)} of the generator's weight tensors hold NaN or infinity (first "
+            f"{broken[0]}): the run diverged before it was saved; export an earlier checkpoint"
+        )
+    return generator
 
 
 def _set_temperature(generator: Any, temperature: float, source: Path) -> None:

@@ -256,6 +256,18 @@ def _epoch_of(line: str) -> float:
         return math.inf
 
 
+# a run whose losses are NaN or infinite for this many steps in a row has diverged for good
+DIVERGED_STEPS = 20
+
+
+class Diverged(RuntimeError):
+    """The losses stopped being numbers: the weights have gone to NaN or infinity."""
+
+
+def _numbers(values: dict[str, float]) -> bool:
+    return math.isfinite(values["gen_l1"]) and math.isfinite(values["disc_loss"])
+
+
 def _save_as(state: dict[str, Any], path: Path, written: Path | None) -> None:
     """Save ``state`` at ``path``, as a second name for the file ``written`` already holding it
     where the file system allows: one write, not two. Each save renames a new file into place,
@@ -769,9 +781,13 @@ class Trainer:
         )
         with _stops_held():
             batches = iter(loader)
+        not_numbers = 0  # steps in a row: fp16 overflows now and then, a diverged run every time
         for batch in batches:
             images, labels = batch if dataset.labels is not None else (batch, None)
             values = self._batch(images, train, labels)
+            not_numbers = 0 if _numbers(values) else not_numbers + 1
+            if not_numbers == DIVERGED_STEPS:
+                raise Diverged(self._diverged(f"for {not_numbers} steps in a row"))
             metrics.add(images.shape[0], **values)
             progress.advance(task, images.shape[0], metrics.running())
         progress.finish(task)
@@ -795,6 +811,8 @@ class Trainer:
             train_m = self._run_epoch(True, progress)
             with torch.no_grad():
                 val_m = self._run_epoch(False, progress)
+            if not _numbers(val_m):  # before it is saved over the last good checkpoint
+                raise Diverged(self._diverged("on the validation images"))
             self.epoch += 1
             last = {
                 "epoch": self.epoch,
@@ -812,6 +830,18 @@ class Trainer:
         # checkpoint aborted in about 1 run in 4 ("terminate called without an active exception")
         self.dist.barrier()
         return last
+
+    def _diverged(self, where: str) -> str:
+        kept = (
+            f"checkpoints/last.pt still holds epoch {self.saved_epoch}"
+            if self.saved_epoch
+            else "no epoch was saved"
+        )
+        return (
+            f"the run diverged: its losses were not numbers {where} in epoch {self.epoch + 1}, "
+            f"which was not saved ({kept}). Start again with lower --lr-g and --lr-d, or "
+            "--precision fp32, in a new --out (from checkpoints/best.pt with --init, if there is one)"
+        )
 
     @property
     def finished(self) -> bool:

@@ -231,6 +231,18 @@ def _unknown_arch(tmp_path: Path) -> Path:
     return p
 
 
+def _diverged(tmp_path: Path) -> Path:
+    import torch as t
+
+    state = t.load(make_tiny_checkpoint(tmp_path / "src.pt", "unet-sn"), weights_only=True)
+    name = next(k for k, v in state["generator"].items() if v.is_floating_point())
+    state["generator"][name].view(-1)[0] = float("inf")  # one weight is enough to spoil every pixel
+    p = tmp_path / "diverged.pt"
+    checkpoint.save(state, p)
+    (tmp_path / "src.pt").unlink()
+    return p
+
+
 @pytest.mark.parametrize(
     ("make_input", "output", "code", "message"),
     [
@@ -239,8 +251,9 @@ def _unknown_arch(tmp_path: Path) -> Path:
         (_pickled_object, "m.onnx", 1, "not plain tensors and numbers, or a damaged file)"),
         (_exported_model, "m.onnx", 1, "is an exported ONNX model; give the checkpoint"),
         (_unknown_arch, "new-folder/m.onnx", 1, "unknown architecture 'vit-huge'"),
+        (_diverged, "m.onnx", 1, "1 of the generator's weight tensors hold NaN or infinity"),
     ],
-    ids=["missing", "not-a-checkpoint", "pickled-object", "exported-model", "unknown-arch"],
+    ids=["missing", "not-a-checkpoint", "pickled-object", "exported-model", "unknown-arch", "diverged"],
 )
 def test_bad_input_is_one_line_error_and_no_file(
     make_input, output, code, message, tiny_checkpoint_factory, tmp_path

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -19,11 +20,13 @@ from photos import colourful, skimage_photos, write_cifar_batches, write_folder,
 from PIL import Image
 
 from colorcli import checkpoint
+from colorcli import trainer as trainer_module
 from colorcli.commands.train import _settings
 from colorcli.data import DataError
 from colorcli.models import ARCHITECTURES
 from colorcli.train_config import ConfigError, TrainConfig
 from colorcli.trainer import (
+    Diverged,
     Trainer,
     _at_chroma_of,
     _leave_sigterm_to_parent,
@@ -144,6 +147,44 @@ def test_keep_epochs_keeps_the_last_epochs_checkpoints(folder, tmp_path):
     assert (kept / "best.pt").samefile(kept / "last.pt") == (best_epoch == 3)
     assert all(torch.equal(v, last["generator"][k]) for k, v in third["generator"].items())
     assert not all(torch.equal(v, last["generator"][k]) for k, v in second["generator"].items())
+
+
+@pytest.mark.parametrize("caught", ["validation", "steps"])
+def test_a_diverged_run_stops_and_keeps_its_last_good_checkpoint(folder, tmp_path, monkeypatch, caught):
+    cfg = tiny_config(folder, tmp_path / "run", limit=8)
+    Trainer(cfg, log=lambda m: None).fit()
+    good = checkpoint.load(tmp_path / "run" / "checkpoints" / "last.pt")
+    if caught == "steps":  # 2 training steps an epoch here: the validation check would come later
+        monkeypatch.setattr(trainer_module, "DIVERGED_STEPS", 2)
+    run = Trainer(dataclasses.replace(cfg, epochs=3), resume=True, log=lambda m: None)
+    with torch.no_grad():
+        for p in run.gen.parameters():
+            p.fill_(float("nan"))
+    where = "for 2 steps in a row" if caught == "steps" else "on the validation images"
+    with pytest.raises(Diverged, match=f"not numbers {where} in epoch 2, which was not saved "
+                       r"\(checkpoints/last.pt still holds epoch 1\)"):  # fmt: skip
+        run.fit()
+    kept = checkpoint.load(tmp_path / "run" / "checkpoints" / "last.pt")
+    assert kept["epoch"] == 1 and all(
+        torch.equal(v, good["generator"][k]) for k, v in kept["generator"].items()
+    )
+    assert len((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()) == 1
+
+
+def test_train_says_a_diverged_run_in_one_line(folder, tmp_path):
+    state = checkpoint.load(make_tiny_checkpoint(tmp_path / "tiny.pt", image_size=32))
+    for weights in state["generator"].values():
+        if weights.is_floating_point():
+            weights.fill_(float("nan"))
+    torch.save(state, tmp_path / "nan.pt")
+    proc = colorcli(
+        "train", "--data", str(folder), "--out", str(tmp_path / "run"), "--init", str(tmp_path / "nan.pt"),
+        "--epochs", "1", "--limit", "4", "--batch-size", "4",
+    )  # fmt: skip
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert proc.returncode == 1 and len(errors) == 1 and "the run diverged" in errors[0], proc.stderr
+    assert "no epoch was saved" in errors[0] and "Traceback" not in proc.stderr
+    assert not (tmp_path / "run" / "checkpoints" / "last.pt").exists()
 
 
 @pytest.mark.parametrize("arch", list(ARCHITECTURES))

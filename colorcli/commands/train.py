@@ -384,6 +384,8 @@ def _run(settings: dict[str, Any], flags: dict[str, Any], resume: bool, force: b
             run.fit(display)
     except OSError as exc:
         fail(f"cannot write the run folder {cfg.out}: {exc.strerror or exc}")
+    except trainer.Diverged as exc:
+        fail(str(exc))
     except (KeyboardInterrupt, Terminated) as exc:
         # a stop that came while the last epoch's files were written waited for them: done
         if not run.finished:

@@ -59,7 +59,10 @@ def model_candidate(name: str, colorizer: Colorizer) -> Candidate:
     """A model, run exactly as ``colorcli colorize`` runs it (same resizing, rendering, 8-bit output)."""
 
     def colour(grey: np.ndarray) -> np.ndarray:
-        return np.asarray(colorizer.colorize(Image.fromarray(grey, "L")).convert("RGB"))
+        try:
+            return np.asarray(colorizer.colorize(Image.fromarray(grey, "L")).convert("RGB"))
+        except imageio.ImageError as exc:  # a broken model: no figure of it would mean anything
+            raise imageio.ImageError(f"{colorizer.model.path}: {exc}") from None
 
     return Candidate(name, colour, colorizer.model.path, colorizer.render_size)
 

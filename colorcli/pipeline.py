@@ -661,6 +661,11 @@ class Colorizer:
     def _render(
         self, picture: imageio.Picture, ab: np.ndarray, sixteen_bits: bool
     ) -> Image.Image | np.ndarray:
+        if not np.isfinite(ab).all():
+            raise imageio.ImageError(
+                "the model gave colours that are not numbers (NaN or infinity) for this photo: the model "
+                "is broken; export it again from a good checkpoint, or at another --precision"
+            )
         upsampled = render.upsample_ab(ab, picture.size, self.saturation * self.model.info.colour_gain)
         if sixteen_bits:
             return render.render16(picture.grey, upsampled)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 TINY_GENERATOR_ARGS = {
@@ -110,3 +111,18 @@ def tiny_onnx_model(
     out = tmp_path_factory.mktemp("onnx") / "tiny-unet-sn.onnx"
     export_model(tiny_checkpoint_factory("unet-sn", image_size=64), out, render_size=64, log=lambda _: None)
     return out
+
+
+def nan_colour_model(model: Path, folder: Path) -> Path:
+    """The model with its a,b multiplied by NaN, as a model that overflows gives them."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    graph = onnx.load(model)
+    out = graph.graph.output[0].name
+    for node in graph.graph.node:
+        node.output[:] = [f"{name}-before" if name == out else name for name in node.output]
+    graph.graph.initializer.append(numpy_helper.from_array(np.array([np.nan], np.float32), "nan"))
+    graph.graph.node.append(helper.make_node("Mul", [f"{out}-before", "nan"], [out]))
+    onnx.save(graph, folder / "broken.onnx")
+    return folder / "broken.onnx"

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import nan_colour_model
 from PIL import Image
 from skimage import data
 
@@ -284,6 +285,16 @@ def test_cli_errors(photo_dir: Path, tmp_path: Path, args: list[str], code: int,
     done = _run_cli(*(a.format(**places) for a in args))
     assert done.returncode == code
     assert done.stderr.startswith("error: ") and message in done.stderr
+
+
+def test_cli_a_model_giving_colours_that_are_not_numbers_is_one_error(
+    photo_dir: Path, colour_model: Path, tmp_path: Path
+) -> None:
+    broken = nan_colour_model(colour_model, tmp_path)
+    done = _run_cli(photo_dir, "--model", colour_model, "--model", broken)
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.startswith(f"error: {broken}: the model gave colours that are not numbers")
+    assert done.stderr.count("\n") == 1, done.stderr
 
 
 def test_markdown_table_has_the_bars_three_figures_per_candidate():

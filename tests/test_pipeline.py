@@ -10,10 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import nan_colour_model
 from PIL import Image
 from skimage import data
 
-from colorcli import color, pipeline
+from colorcli import color, imageio, pipeline
 
 
 def _touch_image(path: Path, size: tuple[int, int] = (24, 16)) -> Path:
@@ -186,6 +187,18 @@ def test_colorize_keeps_alpha_and_handles_sixteen_bit(tiny_onnx_model: Path) -> 
     assert np.array_equal(np.asarray(out)[..., 3], data.camera())
     deep = colorizer.colorize(Image.fromarray(data.camera().astype(np.uint16) * 257))
     assert _lightness_error(data.camera(), deep) < 1.0
+
+
+def test_a_model_giving_colours_that_are_not_numbers_fails_each_photo(
+    tiny_onnx_model: Path, tmp_path: Path
+) -> None:
+    Image.fromarray(data.camera()).save(tmp_path / "camera.png")
+    colorizer = pipeline.Colorizer(nan_colour_model(tiny_onnx_model, tmp_path), device="cpu")
+    (result,) = colorizer.colorize_files([tmp_path / "camera.png"], tmp_path / "o")
+    assert result.status == "failed" and "not numbers (NaN or infinity)" in result.error
+    assert not (tmp_path / "o" / "camera.png").exists()
+    with pytest.raises(imageio.ImageError, match="the model is broken"):
+        colorizer.colorize(Image.fromarray(data.camera()))
 
 
 def test_run_reports_failures_and_goes_on(tiny_onnx_model: Path, tmp_path: Path) -> None:

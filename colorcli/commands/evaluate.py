@@ -105,7 +105,12 @@ def evaluate(
 
     scores: list[engine.PhotoScores] = []  # kept only for --per-photo: a few figures a photo
     keep = scores.append if per_photo is not None else None
-    evaluation, rows = _run(photos, candidates, max_side, engine.GRID_MAX_ROWS if grid else 0, limit, keep)
+    try:
+        evaluation, rows = _run(
+            photos, candidates, max_side, engine.GRID_MAX_ROWS if grid else 0, limit, keep
+        )
+    except imageio.ImageError as exc:
+        fail(str(exc))
     if evaluation.photos == 0:
         fail(
             f"none of the {len(photos)} files in {directory} is a readable colour photo "

@@ -531,6 +531,18 @@ def test_a_piped_image_the_encoder_refuses_is_one_clear_line(tiny_onnx_model: Pa
     )
 
 
+def test_an_empty_standard_input_is_no_paths_but_not_an_image(tiny_onnx_model: Path, tmp_path: Path) -> None:
+    model = ["--model", str(tiny_onnx_model)]
+    nothing = colorcli("colorize", "-", *model, stdin=b"")  # find matched nothing: nothing to do
+    assert nothing.returncode == 0 and nothing.stdout == b""
+    assert nothing.stderr.decode().splitlines() == [
+        "no images found: standard input was empty (give it paths, one a line, or one image)"
+    ]
+    piped = colorcli("colorize", "-", "-o", "-", *model, stdin=b"")  # an empty file given as the image
+    assert piped.returncode == 1 and piped.stdout == b""
+    assert piped.stderr.decode() == "error: standard input is empty: there is no image to colour\n"
+
+
 def test_a_folder_to_standard_output_is_a_usage_error(tiny_onnx_model: Path, tmp_path: Path) -> None:
     (tmp_path / "scans").mkdir()
     run = colorcli("colorize", str(tmp_path / "scans"), "-o", "-", "--model", str(tiny_onnx_model))

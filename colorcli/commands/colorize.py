@@ -119,6 +119,11 @@ def colorize(
     # the first bytes tell an image from a list of paths: read them whole, as a pipe may bring fewer
     head = sys.stdin.buffer.read(16) if "-" in inputs and not sys.stdin.isatty() else b""
     stream_in = pipeline.stdin_is_image(head)
+    if inputs == ["-"] and not head and not sys.stdin.isatty():
+        if output == "-":
+            fail("standard input is empty: there is no image to colour")
+        _say("no images found: standard input was empty (give it paths, one a line, or one image)")
+        return  # as xargs -r: no paths, nothing to do
     if stream_in and inputs != ["-"]:
         usage_error("standard input holds an image; colour it on its own: colorcli colorize - < IMAGE > OUT")
     if not stream_in and not null and b"\0" in head:

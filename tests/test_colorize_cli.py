@@ -589,7 +589,7 @@ def test_standard_input_misused_is_a_usage_error(tiny_onnx_model: Path, tmp_path
     Image.new("L", (8, 8)).save(other)
     mixed = colorcli("colorize", "-", str(other), *model, stdin=png.getvalue())
     assert mixed.returncode == 2 and b"standard input holds an image; colour it on its own" in mixed.stderr
-    binary = colorcli("colorize", "-", *model, stdin=b"P5\n8 8\n255\n" + bytes(64))
+    binary = colorcli("colorize", "-", *model, stdin=b"SQLite format 3\0" + bytes(64))  # a database
     assert binary.returncode == 2 and b"neither an image colorcli reads nor a list of paths" in binary.stderr
     named = colorcli("colorize", str(other), "-o", str(tmp_path / "colour.jpg"), *model)
     assert named.returncode == 2 and b"-o - > " in named.stderr

@@ -196,6 +196,11 @@ def _check_arguments(
         raise ExportUsageError(
             f"{output} is a directory; give the model's file name, e.g. {output}/model.onnx"
         )
+    # so that -o can never name the checkpoint being read, a training photo or a device
+    if output.suffix.lower() != ".onnx":
+        raise ExportUsageError(f"-o {output}: give a file name ending in .onnx")
+    if output.exists() and not output.is_file():
+        raise ExportUsageError(f"-o {output} is not a regular file; give a file name for the model")
     # missing folders are made when the model is written (write_atomic), as train --out makes
     # its run folder; until then the nearest existing one must take them
     folder = next(p for p in (output.parent, *output.absolute().parents) if p.exists())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -275,6 +276,9 @@ def test_cli_table_limit_and_render_size(photo_dir: Path, colour_model: Path) ->
         (["{photos}", "--grid", "{empty}/grid.jpg"], 2, "ending in .png"),
         (["{photos}", "--per-photo", "{empty}"], 2, "is a folder; give a file name"),
         (["{photos}", "--grid", "{file}/g.png"], 2, "is a file, in the way of the folder"),
+        (["{photos}", "--grid", "{photos}/sheet.png"], 2, "is inside"),  # over a photo, or scored next time
+        (["{photos}", "--per-photo", "{empty}/model.onnx"], 2, "give a file name ending in .csv"),
+        (["{photos}", "--per-photo", "{fifo}"], 2, "is not a regular file"),
     ],
 )
 def test_cli_errors(photo_dir: Path, tmp_path: Path, args: list[str], code: int, message: str) -> None:
@@ -282,6 +286,8 @@ def test_cli_errors(photo_dir: Path, tmp_path: Path, args: list[str], code: int,
     (tmp_path / "file").touch()
     places = {"missing": tmp_path / "missing", "empty": tmp_path / "empty", "photos": photo_dir}
     places["file"] = tmp_path / "file"
+    os.mkfifo(tmp_path / "fifo.csv")
+    places["fifo"] = tmp_path / "fifo.csv"
     done = _run_cli(*(a.format(**places) for a in args))
     assert done.returncode == code
     assert done.stderr.startswith("error: ") and message in done.stderr

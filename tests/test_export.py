@@ -267,6 +267,19 @@ def test_bad_input_is_one_line_error_and_no_file(
     assert files_in(tmp_path) == before
 
 
+def test_an_output_that_is_not_an_onnx_file_is_refused(tiny_checkpoint_factory, tmp_path):
+    source = tiny_checkpoint_factory("unet-sn")
+    kept = source.read_bytes()
+    for output in (source, tmp_path / "photo.png"):  # the checkpoint being read, a training photo
+        result = run_cli("export", source, "-o", output)
+        assert result.returncode == 2 and "give a file name ending in .onnx" in result.stderr
+    assert source.read_bytes() == kept and not (tmp_path / "photo.png").exists()
+    os.mkfifo(tmp_path / "pipe.onnx")
+    result = run_cli("export", source, "-o", tmp_path / "pipe.onnx")
+    assert result.returncode == 2 and "is not a regular file" in result.stderr
+    assert (tmp_path / "pipe.onnx").is_fifo()
+
+
 def test_missing_output_folders_are_made_when_the_model_is_written(tiny_checkpoint_factory, tmp_path):
     output = tmp_path / "models" / "v2" / "m.onnx"
     export.export_model(tiny_checkpoint_factory("unet-sn"), output, log=lambda _: None)

@@ -79,11 +79,9 @@ def evaluate(
 
     if not directory.is_dir():
         usage_error(f"{directory} is not a folder; give a folder of colour photos")
-    if grid is not None and grid.suffix.lower() != ".png":
-        usage_error(f"--grid {grid}: the sheet is written as PNG; give a file name ending in .png")
-    for flag, path in (("--grid", grid), ("--per-photo", per_photo)):
+    for flag, path, suffix in (("--grid", grid, ".png"), ("--per-photo", per_photo, ".csv")):
         if path is not None:
-            _check_output(flag, path)
+            _check_output(flag, path, suffix, directory)
     warnings_as_lines()
     photos = imageio.find_images(directory)
     if not photos:
@@ -140,11 +138,19 @@ def evaluate(
             _print_hues(evaluation)
 
 
-def _check_output(flag: str, path: Path) -> None:
+def _check_output(flag: str, path: Path, suffix: str, photos: Path) -> None:
     """Before any photo is scored: an output path that cannot be written would throw the
-    evaluation away at the end."""
+    evaluation away at the end, and one among the photos would replace one (or be scored as
+    one next time)."""
     if path.is_dir():
         usage_error(f"{flag} {path} is a folder; give a file name")
+    if path.suffix.lower() != suffix:
+        kind = "PNG" if suffix == ".png" else "CSV"
+        usage_error(f"{flag} {path}: it is written as {kind}; give a file name ending in {suffix}")
+    if path.exists() and not path.is_file():
+        usage_error(f"{flag} {path} is not a regular file; give a file name")
+    if path.absolute().resolve().is_relative_to(photos.absolute().resolve()):
+        usage_error(f"{flag} {path} is inside {photos}, among the photos evaluated; write it elsewhere")
     folder = next(p for p in (path.parent, *path.absolute().parent.parents) if p.exists())
     if not folder.is_dir():
         usage_error(f"{flag} {path}: {folder} is a file, in the way of the folder it should go in")

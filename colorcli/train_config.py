@@ -9,6 +9,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+_GENERATOR_SETTINGS = frozenset({"width", "depth", "blocks", "colour_bins"})  # flags, not recipe keys
+
 
 @dataclass
 class TrainConfig:
@@ -62,7 +64,10 @@ class TrainConfig:
         values = {k: v for k, v in values.items() if k not in _RETIRED}
         unknown = set(values) - cls.fields()
         if unknown:
-            raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+            where = [f"{k} in [generator_args]" for k in sorted(unknown & _GENERATOR_SETTINGS)]
+            where += ["disc_width as width in [discriminator_args]"] if "disc_width" in unknown else []
+            hint = f" (a recipe sets {', '.join(where)})" if where else ""
+            raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}{hint}")
         types = {f.name: f.type for f in dataclasses.fields(cls)}
         for name, value in values.items():
             if not _has_type(value, types[name]):

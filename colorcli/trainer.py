@@ -364,7 +364,14 @@ class Trainer:
             init_disc = init_state.get("discriminator_args") or {}
             cfg.discriminator_args = {**init_disc, **cfg.discriminator_args}
         cfg.generator_args = registry.generator_args(cfg.arch, **cfg.generator_args)
-        self.gen = registry.build_generator(cfg.arch, cfg.generator_args).to(self.device)
+        self.gen = registry.build_generator(cfg.arch, cfg.generator_args)
+        multiple = getattr(self.gen, "multiple", 1)
+        if multiple > cfg.image_size:  # each crop would be padded up to it: memory for nothing
+            raise ConfigError(
+                f"this {cfg.arch} generator pads every {cfg.image_size} px crop to {multiple} px "
+                f"(the size its levels halve to); lower --depth, or raise --image-size to {multiple}"
+            )
+        self.gen = self.gen.to(self.device)
         # context follows this run's --disc-context, not the --init checkpoint's discriminator
         cfg.discriminator_args.pop("context", None)
         for flag, given in (("--disc-context", cfg.disc_context), ("--class-weight", cfg.class_weight)):

@@ -149,6 +149,22 @@ def test_keep_epochs_keeps_the_last_epochs_checkpoints(folder, tmp_path):
     assert not all(torch.equal(v, last["generator"][k]) for k, v in second["generator"].items())
 
 
+def test_resume_never_starts_again_over_saved_epochs(folder, tmp_path):
+    run = tmp_path / "run"
+    Trainer(tiny_config(folder, run, limit=4), log=lambda m: None).fit()
+    (run / "checkpoints" / "last.pt").unlink()  # best.pt is left, and metrics.jsonl
+    proc = colorcli("train", "--resume", "--out", str(run), "--epochs", "2")
+    assert proc.returncode == 1 and "last.pt is missing, though the run saved epochs" in proc.stderr
+    assert (run / "checkpoints" / "best.pt").is_file()
+    shutil.rmtree(run / "checkpoints")  # metrics.jsonl alone still says an epoch was done
+    proc = colorcli("train", "--resume", "--out", str(run), "--epochs", "2")
+    assert proc.returncode == 1 and "last.pt is missing" in proc.stderr
+    (run / "config.json").write_text("[1, 2]")
+    proc = colorcli("train", "--resume", "--out", str(run), "--epochs", "2")
+    assert proc.returncode == 1 and "config.json cannot be read (not a JSON object)" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
 @pytest.mark.parametrize("caught", ["validation", "steps"])
 def test_a_diverged_run_stops_and_keeps_its_last_good_checkpoint(folder, tmp_path, monkeypatch, caught):
     cfg = tiny_config(folder, tmp_path / "run", limit=8)
@@ -718,6 +734,8 @@ def test_ddp_two_gloo_processes_agree(folder, tmp_path, monkeypatch):
         ("resume-other-arch", "--resume continues"),
         ("resume-with-init", "drop --init"),
         ("grey-data", "3 of 3 images were skipped (3 near-grey, 0 unreadable)"),
+        ("deep-at-small-crops", "pads every 32 px crop to 128 px"),  # the whole memory, for padding
+        ("recipe-flat-width", "unknown setting(s): width (a recipe sets width in [generator_args])"),
     ],
 )
 def test_bad_input_is_a_one_line_usage_error(folder, tmp_path, case, message):
@@ -761,12 +779,17 @@ def test_bad_input_is_a_one_line_usage_error(folder, tmp_path, case, message):
         argv["--workers"] = "-1"
     elif case == "negative-blocks":
         argv["--blocks"] = "-1"
+    elif case == "deep-at-small-crops":
+        extra = ["--depth", "7"]
     elif case == "negative-keep-epochs":
         argv["--keep-epochs"] = "-1"
     elif case == "out-is-a-file":
         argv["--out"] = str(existing / "keep.txt")
     elif case == "recipe-type":
         (tmp_path / "recipe.toml").write_text('epochs = "ten"\n')
+        extra = ["--config", str(tmp_path / "recipe.toml")]
+    elif case == "recipe-flat-width":
+        (tmp_path / "recipe.toml").write_text("width = 8\n")
         extra = ["--config", str(tmp_path / "recipe.toml")]
     elif case in ("recipe-out-type", "recipe-args-type"):
         line = "out = 5\n" if case == "recipe-out-type" else "generator_args = 3\n"

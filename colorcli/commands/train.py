@@ -247,17 +247,26 @@ def _settings(
         if not saved.is_file():
             usage_error(f"--resume: {out} holds no run to resume (no config.json)")
         try:
-            settings.update(json.loads(saved.read_text()))
+            recorded = json.loads(saved.read_text())
+            if not isinstance(recorded, dict):
+                raise ValueError("not a JSON object")
         except (ValueError, OSError) as exc:
             fail(f"--resume: {saved} cannot be read ({exc}); start the run again with --force")
+        settings.update(recorded)
         for flag in ("arch", "init"):
             if given.get(flag) and given[flag] != settings.get(flag):
                 usage_error(
                     f"--resume continues {out} as it was started (--{flag} {settings.get(flag) or 'none'}); "
                     f"drop --{flag}, or start a new run with another --out"
                 )
-        if (Path(out) / "checkpoints" / "last.pt").is_file():
+        checkpoints = Path(out) / "checkpoints"
+        if (checkpoints / "last.pt").is_file():
             settings["init"] = ""  # the run's own checkpoint has the weights
+        elif any(checkpoints.glob("*.pt")) or _recorded_epochs(Path(out)):  # and last.pt has gone
+            fail(
+                f"--resume: {checkpoints / 'last.pt'} is missing, though the run saved epochs; put it "
+                "back, or start a new --out (from another of its checkpoints with --init, if any)"
+            )
         else:
             resume, restart = False, True
             typer.echo(f"--resume: no epoch of {out} finished; starting it again", err=True)
@@ -353,6 +362,13 @@ def _inherit_recipe(settings: dict[str, Any], recipe: dict[str, Any], defaults: 
     if changed and int(os.environ.get("RANK", "0")) == 0:
         listed = ", ".join(f"{k.replace('_', '-')} {v}" for k, v in changed.items())
         typer.echo(f"--init: trained as the checkpoint was: {listed}", err=True)
+
+
+def _recorded_epochs(run_dir: Path) -> bool:
+    try:
+        return bool((run_dir / "metrics.jsonl").read_text().strip())
+    except OSError:
+        return False
 
 
 def _run(settings: dict[str, Any], flags: dict[str, Any], resume: bool, force: bool) -> None:

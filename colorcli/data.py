@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps
 
-from colorcli import color
+from colorcli import color, imageio
 from colorcli.imageio import INPUT_SUFFIXES
 
 TRAIN_DIRS = {"train", "training"}
@@ -50,6 +50,7 @@ class Record:
             return Image.fromarray(self.payload)
         src = io.BytesIO(self.payload) if isinstance(self.payload, bytes) else self.payload
         with Image.open(src) as im:
+            imageio.check_megapixels(im)
             if draft:
                 im.draft("RGB", (draft, draft))
             im.load()

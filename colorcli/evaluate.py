@@ -36,7 +36,7 @@ GRID_GAP = 4
 GRID_HEADER = 24
 
 # what Pillow raises for files it cannot decode (the list colorcli.imageio handles too)
-UNREADABLE = (OSError, SyntaxError, ValueError, struct.error, EOFError, Image.DecompressionBombError)
+UNREADABLE = (OSError, SyntaxError, ValueError, struct.error, EOFError, imageio.ImageError)
 
 Colour = Callable[[np.ndarray], np.ndarray]  # grey photo (H, W) uint8 -> 8-bit RGB (H, W, 3)
 
@@ -211,6 +211,7 @@ def load_photo(path: Path, max_side: int | None) -> np.ndarray | None:
     Raises one of :data:`UNREADABLE` for files Pillow cannot read.
     """
     with imageio.reading(path), Image.open(path) as image:
+        imageio.check_megapixels(image)
         if max_side:
             image.draft("RGB", (max_side, max_side))  # JPEG: decode at a reduced scale, much faster
         image = imageio.upright(image)

@@ -152,15 +152,21 @@ def load(source: str | Path | BinaryIO, max_megapixels: float = DEFAULT_MAX_MEGA
         return _load(source, max_megapixels)
 
 
+def check_megapixels(im: Image.Image, limit: float = DEFAULT_MAX_MEGAPIXELS) -> None:
+    """Refuse an opened, not yet decoded image over ``limit`` megapixels: Pillow's own guard
+    is off (see above), and a small file can hold a decompression bomb."""
+    pixels = im.size[0] * im.size[1]
+    if pixels > limit * 1e6:
+        raise ImageError(
+            f"{im.size[0]}×{im.size[1]} = {pixels / 1e6:.3g} megapixels is over the limit of "
+            f"{limit:g} (decompression-bomb guard); raise it with --max-megapixels"
+        )
+
+
 def _load(source: str | Path | BinaryIO, max_megapixels: float) -> Picture:
     try:
         with Image.open(source) as im:
-            pixels = im.size[0] * im.size[1]
-            if pixels > max_megapixels * 1e6:
-                raise ImageError(
-                    f"{im.size[0]}×{im.size[1]} = {pixels / 1e6:.3g} megapixels is over the limit of "
-                    f"{max_megapixels:g} (decompression-bomb guard); raise it with --max-megapixels"
-                )
+            check_megapixels(im, max_megapixels)
             return from_pil(im)
     except ImageError:
         raise

@@ -154,3 +154,14 @@ def png16(pixels: np.ndarray) -> bytes:
         + chunk(b"IDAT", zlib.compress(raw))
         + chunk(b"IEND", b"")
     )
+
+
+def png_bomb(path: Path, side: int = 20000) -> Path:
+    """A 100-byte PNG that says it is side × side pixels: a decompression bomb's header."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), (200, 30, 30)).save(buffer, "PNG")
+    png = bytearray(buffer.getvalue())
+    png[16:24] = struct.pack(">II", side, side)  # IHDR's width and height
+    png[29:33] = struct.pack(">I", zlib.crc32(png[12:29]))
+    path.write_bytes(bytes(png))
+    return path

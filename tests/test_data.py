@@ -3,7 +3,7 @@ import tarfile
 import numpy as np
 import pytest
 import torch
-from photos import colourful, write_cifar_batches, write_folder, write_tar
+from photos import colourful, png_bomb, write_cifar_batches, write_folder, write_tar
 from PIL import Image
 
 from colorcli import data
@@ -165,3 +165,9 @@ def test_truncated_archive_is_an_error(tmp_path):
 )
 def test_a_photos_class_is_its_folder_or_else_its_name_before_the_first_underscore(key, name):
     assert data.class_of(key) == name
+
+
+def test_a_decompression_bomb_is_skipped_before_it_is_decoded(tmp_path):
+    bomb = png_bomb(tmp_path / "bomb.png")  # 400 megapixels in a small file
+    reason = data._inspect(data.Record("bomb", "train", str(bomb)))
+    assert reason is not None and reason.startswith("unreadable (ImageError: 20000×20000 = 400 megapixels")

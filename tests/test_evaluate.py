@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import nan_colour_model
+from photos import png_bomb
 from PIL import Image
 from skimage import data
 
@@ -123,6 +124,11 @@ def test_load_photo_skips_grey_and_shrinks_to_max_side(tmp_path: Path) -> None:
     assert engine.load_photo(tmp_path / "coffee.jpg", None).shape == (400, 600, 3)
     assert engine.load_photo(tmp_path / "camera.png", 150) is None
     assert engine.load_photo(tmp_path / "camera-rgb.png", 150) is None
+
+
+def test_load_photo_refuses_a_decompression_bomb_before_decoding_it(tmp_path: Path) -> None:
+    with pytest.raises(imageio.ImageError, match="over the limit of 180"):
+        engine.load_photo(png_bomb(tmp_path / "bomb.png"), None)
 
 
 def test_find_images_is_recursive_and_sorted(photo_dir: Path) -> None:

@@ -101,8 +101,9 @@ def class_of(key: str) -> str:
     return Path(parts[-1]).stem.split("_")[0]
 
 
-def _from_folder(root: Path, val_fraction: float, skip: Path | None = None) -> list[Record]:
-    seen: set[Path] = set()
+def _from_folder(
+    root: Path, val_fraction: float, seen: set[object], skip: Path | None = None
+) -> list[Record]:
     skipped = skip.resolve() if skip is not None else None
     out = []
     for p in sorted(root.rglob("*")):
@@ -118,8 +119,9 @@ def _from_folder(root: Path, val_fraction: float, skip: Path | None = None) -> l
     return out
 
 
-def _from_tar(path: Path, val_fraction: float, inner: str = "") -> list[Record]:
+def _from_tar(path: Path, val_fraction: float, seen: set[object], inner: str = "") -> list[Record]:
     """The archive's images, or with ``inner`` only those in that folder of it."""
+    archive = path.resolve()
     out = []
     try:
         with tarfile.open(path) as tf:
@@ -130,6 +132,9 @@ def _from_tar(path: Path, val_fraction: float, inner: str = "") -> list[Record]:
                     continue
                 if inner and not Path(name).is_relative_to(inner):
                     continue
+                if (archive, name) in seen:
+                    continue
+                seen.add((archive, name))
                 fh = tf.extractfile(member)
                 if fh is None:
                     continue
@@ -141,7 +146,7 @@ def _from_tar(path: Path, val_fraction: float, inner: str = "") -> list[Record]:
     return out
 
 
-def _from_cifar_batches(root: Path) -> list[Record]:
+def _from_cifar_batches(root: Path, seen: set[object]) -> list[Record]:
     """The batches' images, each keyed by its class's name (``batches.meta``) as a folder, so
     :func:`class_of` reads it as it reads CIFAR's image-folder archives."""
     meta = root / "batches.meta"
@@ -151,6 +156,9 @@ def _from_cifar_batches(root: Path) -> list[Record]:
             classes = [c.decode() for c in pickle.load(fh, encoding="bytes").get(b"label_names", [])]
     out = []
     for batch in sorted(root.glob("data_batch_*")) + sorted(root.glob("test_batch")):
+        if batch.resolve() in seen:
+            continue
+        seen.add(batch.resolve())
         with open(batch, "rb") as fh:
             d = pickle.load(fh, encoding="bytes")
         pixels = np.asarray(d[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
@@ -169,33 +177,44 @@ def find_records(
     paths: Iterable[str | Path], val_fraction: float = 0.05, skip: Path | None = None
 ) -> list[Record]:
     """All images under the ``--data`` paths, with their train/val split; none under ``skip``
-    (the run's own folder, whose sample sheets a run inside its data folder would train on)."""
+    (the run's own folder, whose sample sheets a run inside its data folder would train on).
+    An image that two paths name (``--data photos --data photos/val``, a folder and a link to
+    it, an archive and a folder of it) is taken once, from the first: twice, it could land in
+    both splits and validation would score photos the model trained on."""
     records: list[Record] = []
+    seen: set[object] = set()  # resolved files, (archive, member) pairs, CIFAR batch files
     for raw in paths:
         path = Path(raw)
-        archive, inner = _archive_and_folder(path)
-        if archive is not None:
-            found = _from_tar(archive, val_fraction, inner)
-            if not found:
-                raise DataError(f"--data {path}: {archive} holds no images under {inner}/")
-            records += found
-            continue
-        if not path.exists():
-            raise DataError(f"--data {path}: no such file or folder")
-        if path.is_dir() and any(path.glob("data_batch_*")):
-            found = _from_cifar_batches(path)
-        elif path.is_dir():
-            found = _from_folder(path, val_fraction, skip)
-        elif tarfile.is_tarfile(path):
-            found = _from_tar(path, val_fraction)
-        else:
+        found = _from_source(path, val_fraction, seen, skip)
+        if not found and _from_source(path, val_fraction, set(), skip):
             raise DataError(
-                f"--data {path}: not a folder of images, a .tar/.tar.gz archive or a CIFAR batches folder"
+                f"--data {path}: each of its images is already in an earlier --data; pass each once"
             )
         if not found:
+            archive, inner = _archive_and_folder(path)
+            if archive is not None:
+                raise DataError(f"--data {path}: {archive} holds no images under {inner}/")
             raise DataError(f"--data {path}: no images found{_cifar_hint(path)}")
         records += found
     return records
+
+
+def _from_source(path: Path, val_fraction: float, seen: set[object], skip: Path | None) -> list[Record]:
+    """The images of one ``--data`` path that are not in ``seen``, whatever kind of path it is."""
+    archive, inner = _archive_and_folder(path)
+    if archive is not None:
+        return _from_tar(archive, val_fraction, seen, inner)
+    if not path.exists():
+        raise DataError(f"--data {path}: no such file or folder")
+    if path.is_dir() and any(path.glob("data_batch_*")):
+        return _from_cifar_batches(path, seen)
+    if path.is_dir():
+        return _from_folder(path, val_fraction, seen, skip)
+    if tarfile.is_tarfile(path):
+        return _from_tar(path, val_fraction, seen)
+    raise DataError(
+        f"--data {path}: not a folder of images, a .tar/.tar.gz archive or a CIFAR batches folder"
+    )
 
 
 def _archive_and_folder(path: Path) -> tuple[Path | None, str]:

@@ -29,12 +29,19 @@ from colorcli.atomic import write_atomic
 from colorcli.models import colour_classes, registry
 from colorcli.train_config import ConfigError, TrainConfig
 
+MAX_IMAGE_SIZE = 1024  # training crops; a larger one is a typo (or a pixel size meant for colorize)
+
 
 def _validate(cfg: TrainConfig) -> None:
     arch = registry.get(cfg.arch)
     if cfg.image_size < arch.min_image_size:
         raise ConfigError(
             f"--image-size {cfg.image_size} is too small for {cfg.arch} (at least {arch.min_image_size})"
+        )
+    if cfg.image_size > MAX_IMAGE_SIZE:
+        raise ConfigError(
+            f"--image-size {cfg.image_size} is larger than {MAX_IMAGE_SIZE}: a batch of such crops "
+            "outgrows any machine's memory; train on smaller crops (colorize renders at any size)"
         )
     if cfg.precision not in ("auto", "fp32", "bf16", "fp16"):
         raise ConfigError(f"unknown precision {cfg.precision!r}; use auto, fp32, bf16 or fp16")
@@ -44,6 +51,10 @@ def _validate(cfg: TrainConfig) -> None:
         raise ConfigError("--rebalance and --rebalance-hues must be in [0, 1]")
     if cfg.class_weight < 0:
         raise ConfigError("--class-weight must be 0 (off) or more")
+    if min(cfg.adv_weight, cfg.l1_weight, cfg.ce_weight) < 0:
+        raise ConfigError("--adv-weight, --l1-weight and --ce-weight must be 0 (off) or more")
+    if not 0 < cfg.real_label <= 1:
+        raise ConfigError("--real-label must be in (0, 1]: 1, or a little less for label smoothing")
     if cfg.epochs < 1 or cfg.batch_size < 1:
         raise ConfigError("--epochs and --batch-size must be at least 1")
     if cfg.workers < 0:
@@ -377,6 +388,10 @@ class Trainer:
         for flag, given in (("--disc-context", cfg.disc_context), ("--class-weight", cfg.class_weight)):
             if given and getattr(self.gen, "classes", None) is None:
                 raise ConfigError(f"{flag} needs a U-Net with --colour-bins")
+        if cfg.adv_weight == cfg.l1_weight == 0 and (
+            cfg.ce_weight == 0 or getattr(self.gen, "classes", None) is None
+        ):
+            raise ConfigError("--adv-weight and --l1-weight are both 0: the generator would learn nothing")
         if cfg.disc_context:
             cfg.discriminator_args["context"] = self.gen.context_channels
         cfg.discriminator_args = registry.discriminator_args(cfg.arch, **cfg.discriminator_args)

@@ -1,4 +1,5 @@
 import tarfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -40,6 +41,23 @@ def test_a_folder_inside_an_archive_is_read_alone_in_place(tmp_path):
     assert all(r.key.startswith("set.tar.gz:set/test/c/") for r in records)
     with pytest.raises(data.DataError, match="holds no images under set/tes/"):
         data.find_records([archive / "set" / "tes"])  # a prefix of a name is not its folder
+
+
+def test_an_image_two_data_paths_name_is_taken_once(tmp_path):
+    # twice, photos/val's images would be hashed into training by the second path while the
+    # first validates on them
+    root = write_folder(tmp_path / "photos", 6, 3)
+    records = data.find_records([root / "train", root])
+    assert len(records) == 9
+    assert len({Path(r.payload).resolve() for r in records}) == 9
+    (tmp_path / "link").symlink_to(root)
+    archive = write_tar(tmp_path / "set.tar.gz", 5, 2)
+    for again in ([root, root / "val"], [root, tmp_path / "link"], [archive, archive / "set" / "test"]):
+        with pytest.raises(
+            data.DataError, match=f"--data {again[1]}: each of its images is already in an earlier"
+        ):
+            data.find_records(again)
+    assert len(data.find_records([archive / "set" / "test", archive])) == 7
 
 
 def test_cifar_python_batches(tmp_path):

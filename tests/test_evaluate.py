@@ -176,6 +176,23 @@ def test_engine_hues_of_a_red_and_green_photo_all_coloured_red(tmp_path: Path) -
     assert grey["green"]["chroma_ratio"] == pytest.approx(0.0, abs=1e-4)
 
 
+def test_hue_table_shows_no_figures_for_a_hue_that_is_not_there(tmp_path: Path, capsys) -> None:
+    from colorcli.commands.evaluate import _print_hues
+
+    red, green = (255, 0, 0), (0, 160, 0)
+    photo = np.zeros((8, 8, 3), np.uint8)
+    photo[:, :4], photo[:, 4:] = red, green
+    Image.fromarray(photo).save(tmp_path / "photo.png")
+    all_red = engine.Candidate("all red", lambda grey: np.broadcast_to(np.uint8(red), (*grey.shape, 3)))
+    _print_hues(engine.evaluate([tmp_path / "photo.png"], [all_red])[0])
+    lines = capsys.readouterr().out.splitlines()
+    cells = [[c.strip() for c in line.split("│")] for line in lines if line.count("│") > 6]
+    rows = {row[2]: row[3:8] for row in cells}
+    assert rows["yellow"] == ["0.0%", "–", "–", "–", "–"]
+    assert rows["red"][1:4] == ["100%", "0%", "–"]  # nothing given another hue
+    assert rows["green"][1:4] == ["0%", "0%", "red 100%"]
+
+
 def test_grid_size_and_layout() -> None:
     tiles = [[Image.new("RGB", (256, 192), c) for c in ("red", "grey", "blue")]]
     tiles.append([Image.new("RGB", (128, 256), c) for c in ("green", "grey", "white")])

@@ -259,6 +259,10 @@ def test_two_photos_of_ones_own_train_and_one_is_too_few(tmp_path):
         ({"val_fraction": 1.0}, r"--val-fraction must be in \[0, 1\)"),
         ({"samples": -1}, "samples .* must be 0 or more"),
         ({"lr_g": -1.0}, "--lr-g, --lr-d and --lr-decay must be positive"),
+        ({"image_size": 4096}, "--image-size 4096 is larger than 1024"),
+        ({"l1_weight": -100.0}, "--l1-weight and --ce-weight must be 0"),
+        ({"real_label": 0.0}, r"--real-label must be in \(0, 1\]"),
+        ({"adv_weight": 0.0, "l1_weight": 0.0}, "the generator would learn nothing"),
         # at 16 px a depth-4 U-Net's deepest level is 1×1: batch norm needs two images there
         ({"image_size": 16, "batch_size": 1, "generator_args": {"width": 4}}, "--image-size 32"),
         ({"image_size": 16, "epoch_size": 1, "generator_args": {"width": 4}}, "a batch of one 16 px"),

@@ -272,13 +272,10 @@ def _print_hues(evaluation: Evaluation) -> None:
             given = figures["given"]
             other = max((h for h in given if h not in (hue, GREY_NAME)), key=given.__getitem__)
             ratio = figures["chroma_ratio"]
-            table.add_row(
-                "" if row else r.name,
-                hue,
-                f"{figures['share']:.1%}",
-                f"{given[hue]:.0%}",
-                f"{given[GREY_NAME]:.0%}",
-                f"{other} {given[other]:.0%}",
-                "–" if ratio is None else f"{ratio:.2f}",
-            )
+            if ratio is None:  # no original pixel of this hue: nothing came back any way
+                same = grey = instead = chroma = "–"
+            else:
+                same, grey, chroma = f"{given[hue]:.0%}", f"{given[GREY_NAME]:.0%}", f"{ratio:.2f}"
+                instead = f"{other} {given[other]:.0%}" if given[other] else "–"
+            table.add_row("" if row else r.name, hue, f"{figures['share']:.1%}", same, grey, instead, chroma)
     Console().print(table)

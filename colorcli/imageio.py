@@ -118,13 +118,14 @@ class Picture:
 
 def find_images(folder: Path) -> list[Path]:
     """The image files under ``folder`` (recursively, hidden files and folders left out, as
-    ``colorize`` walks a folder), in a stable order."""
+    ``colorize`` walks a folder), in a stable order. A broken symbolic link with an image's name
+    is listed too, so that it fails to load and is counted, not left out unseen."""
     return sorted(
         p
         for p in folder.rglob("*")
         if p.suffix.lower() in INPUT_SUFFIXES
         and not any(part.startswith(".") for part in p.relative_to(folder).parts)
-        and p.is_file()
+        and (p.is_file() or (p.is_symlink() and not p.exists()))
     )
 
 

@@ -269,8 +269,13 @@ def _walk(root: Path, recursive: bool, avoid: set[Path]) -> Iterator[Path | Resu
             try:
                 if entry.is_dir():
                     subfolders.append(Path(entry.path))
-                elif entry.is_file() and Path(entry.name).suffix.lower() in imageio.INPUT_SUFFIXES:
+                elif Path(entry.name).suffix.lower() not in imageio.INPUT_SUFFIXES:
+                    continue
+                elif entry.is_file():
                     yield Path(entry.path)
+                elif entry.is_symlink():  # its target is gone: say so, not leave the photo out unseen
+                    target = os.readlink(entry.path)
+                    yield Result(entry.path, None, "failed", f"a broken symbolic link (to {target})")
             except OSError:
                 continue
         if recursive:

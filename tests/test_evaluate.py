@@ -37,13 +37,14 @@ def _run_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def photo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Four small colour photos, one grey photo (skipped) and one unreadable file."""
+    """Four small colour photos, one grey photo (skipped) and two unreadable files."""
     folder = tmp_path_factory.mktemp("photos")
     for name, size in PHOTOS.items():
         Image.fromarray(getattr(data, name)()).resize(size, Image.LANCZOS).save(folder / f"{name}.png")
     (folder / "nested").mkdir()
     Image.fromarray(data.camera()).resize((40, 40)).save(folder / "nested" / "camera.png")
     (folder / "broken.jpg").write_bytes(b"not a jpeg")
+    (folder / "moved.png").symlink_to(folder / "moved away.png")  # a link whose photo is gone
     (folder / ".hidden").mkdir()  # e.g. a thumbnail cache: never looked at
     (folder / ".hidden" / "thumb.jpg").write_bytes(b"not a jpeg either")
     (folder / "notes.txt").write_text("not a photo")
@@ -133,7 +134,7 @@ def test_load_photo_refuses_a_decompression_bomb_before_decoding_it(tmp_path: Pa
 
 def test_find_images_is_recursive_and_sorted(photo_dir: Path) -> None:
     assert [p.name for p in imageio.find_images(photo_dir)] == [
-        "astronaut.png", "broken.jpg", "chelsea.png", "coffee.png", "camera.png", "rocket.png"
+        "astronaut.png", "broken.jpg", "chelsea.png", "coffee.png", "moved.png", "camera.png", "rocket.png"
     ]  # fmt: skip
 
 
@@ -219,7 +220,7 @@ def test_cli_two_models_json_and_grid(
 
     assert report["photos"] == 4
     assert report["skipped"]["grey"] == [str(photo_dir / "nested" / "camera.png")]
-    assert report["skipped"]["unreadable"] == [str(photo_dir / "broken.jpg")]
+    assert report["skipped"]["unreadable"] == [str(photo_dir / n) for n in ("broken.jpg", "moved.png")]
     originals = _originals(photo_dir)
     expected_m = np.mean([metrics.colourfulness(o, 255) for o in originals])
     assert report["originals"]["colourfulness"] == pytest.approx(expected_m)

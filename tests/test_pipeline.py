@@ -66,8 +66,11 @@ def test_walk_skips_its_own_output_and_survives_symlink_loops(tmp_path: Path) ->
     (root / "loop").symlink_to(root, target_is_directory=True)
     (root / "sub").mkdir()
     (root / "sub" / "back").symlink_to(root / "sub", target_is_directory=True)
-    jobs = _jobs(pipeline.discover([str(root)], root / "out", "keep"))
-    assert [j.source.name for j in jobs] == ["x.jpg"]
+    (root / "sub" / "moved.png").symlink_to(root / "sub" / "moved away.png")  # its photo is gone
+    items = list(pipeline.discover([str(root)], root / "out", "keep"))
+    assert [j.source.name for j in _jobs(items)] == ["x.jpg"]
+    failed = [(Path(r.input).name, r.error) for r in items if isinstance(r, pipeline.Result)]
+    assert failed == [("moved.png", f"a broken symbolic link (to {root / 'sub' / 'moved away.png'})")]
 
 
 def test_loose_files_globs_and_missing_inputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

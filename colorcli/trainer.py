@@ -398,6 +398,12 @@ class Trainer:
         self.disc = registry.build_discriminator(cfg.arch, cfg.discriminator_args).to(self.device)
         if init_state is not None:
             self._warm_start(init_state)
+        # before the data is scanned (minutes on a large set), so that a misfit fails at once
+        resumed = (
+            checkpoint.load(self.run_dir / "checkpoints" / "last.pt", map_location="cpu") if resume else None
+        )
+        if resumed is not None:
+            self._restore_networks(resumed)
         self.pixelwise = bool(getattr(self.disc, "pixelwise", False))
         self.classes = getattr(self.gen, "classes", None)
 
@@ -462,8 +468,8 @@ class Trainer:
         self.val_set = data.ColourDataset(val, cfg.image_size, False, cfg.seed, labels=labels[1])
         self.rarity = self._colour_prior(train) if cfg.rebalance or cfg.rebalance_hues else None
         # after every network exists (the classifier is drawn from the global RNG, which this restores)
-        if resume:
-            self._restore(checkpoint.load(self.run_dir / "checkpoints" / "last.pt", map_location="cpu"))
+        if resumed is not None:
+            self._restore(resumed)
 
         self.gen_ddp, self.disc_ddp, self.classifier_ddp = self.gen, self.disc, self.classifier
         if self.dist.world > 1:
@@ -586,7 +592,7 @@ class Trainer:
             "metrics": metrics,
         }
 
-    def _restore(self, state: dict[str, Any]) -> None:
+    def _restore_networks(self, state: dict[str, Any]) -> None:
         try:
             self.gen.load_state_dict(state["generator"])
             self.disc.load_state_dict(state["discriminator"])
@@ -597,6 +603,9 @@ class Trainer:
                 "that change them (--arch, --width, --depth, --blocks, --colour-bins, --disc-width, "
                 "--disc-context)"
             ) from None
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        """Everything but the networks (:meth:`_restore_networks`): optimizers, counters, RNG."""
         if self.classifier is not None:
             saved = state.get("classifier")
             if saved is None or saved["weights"]["weight"].shape != self.classifier.weight.shape:

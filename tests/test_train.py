@@ -165,6 +165,21 @@ def test_resume_never_starts_again_over_saved_epochs(folder, tmp_path):
     assert "Traceback" not in proc.stderr
 
 
+def test_resuming_with_networks_that_do_not_fit_fails_before_the_data_is_scanned(
+    folder, tmp_path, monkeypatch
+):
+    cfg = tiny_config(folder, tmp_path / "run", limit=8)
+    Trainer(cfg, log=lambda m: None).fit()
+
+    def scanned(*args, **kwargs):
+        raise AssertionError("the data was scanned first")
+
+    monkeypatch.setattr(trainer_module.data, "find_records", scanned)
+    wider = dataclasses.replace(cfg, epochs=2, generator_args={"width": 8, "depth": 2})
+    with pytest.raises(ConfigError, match="do not fit the settings given"):
+        Trainer(wider, resume=True, log=lambda m: None)
+
+
 @pytest.mark.parametrize("caught", ["validation", "steps"])
 def test_a_diverged_run_stops_and_keeps_its_last_good_checkpoint(folder, tmp_path, monkeypatch, caught):
     cfg = tiny_config(folder, tmp_path / "run", limit=8)

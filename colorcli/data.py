@@ -101,9 +101,24 @@ def class_of(key: str) -> str:
     return Path(parts[-1]).stem.split("_")[0]
 
 
-def _from_folder(
-    root: Path, val_fraction: float, seen: set[object], skip: Path | None = None
-) -> list[Record]:
+class _Seen:
+    """The images taken so far, by key (a resolved file, an (archive, member) pair, a CIFAR batch
+    file), and how many came again."""
+
+    def __init__(self) -> None:
+        self.keys: set[object] = set()
+        self.repeats = 0
+
+    def first(self, key: object) -> bool:
+        """Whether ``key`` is new (it is then taken); a repeat is counted."""
+        if key in self.keys:
+            self.repeats += 1
+            return False
+        self.keys.add(key)
+        return True
+
+
+def _from_folder(root: Path, val_fraction: float, seen: _Seen, skip: Path | None = None) -> list[Record]:
     skipped = skip.resolve() if skip is not None else None
     out = []
     for p in sorted(root.rglob("*")):
@@ -111,15 +126,14 @@ def _from_folder(
         if not _is_image_name(rel.parts) or not p.is_file():
             continue
         real = p.resolve()
-        if real in seen or (skipped is not None and real.is_relative_to(skipped)):
+        if (skipped is not None and real.is_relative_to(skipped)) or not seen.first(real):
             continue
-        seen.add(real)
         name = rel.as_posix()  # "/" on every OS: the split hashes it
         out.append(Record(f"{root.name}/{name}", _split_of(rel.parts[:-1], name, val_fraction), str(p)))
     return out
 
 
-def _from_tar(path: Path, val_fraction: float, seen: set[object], inner: str = "") -> list[Record]:
+def _from_tar(path: Path, val_fraction: float, seen: _Seen, inner: str = "") -> list[Record]:
     """The archive's images, or with ``inner`` only those in that folder of it."""
     archive = path.resolve()
     out = []
@@ -132,9 +146,8 @@ def _from_tar(path: Path, val_fraction: float, seen: set[object], inner: str = "
                     continue
                 if inner and not Path(name).is_relative_to(inner):
                     continue
-                if (archive, name) in seen:
+                if not seen.first((archive, name)):
                     continue
-                seen.add((archive, name))
                 fh = tf.extractfile(member)
                 if fh is None:
                     continue
@@ -146,7 +159,7 @@ def _from_tar(path: Path, val_fraction: float, seen: set[object], inner: str = "
     return out
 
 
-def _from_cifar_batches(root: Path, seen: set[object]) -> list[Record]:
+def _from_cifar_batches(root: Path, seen: _Seen) -> list[Record]:
     """The batches' images, each keyed by its class's name (``batches.meta``) as a folder, so
     :func:`class_of` reads it as it reads CIFAR's image-folder archives."""
     meta = root / "batches.meta"
@@ -156,9 +169,8 @@ def _from_cifar_batches(root: Path, seen: set[object]) -> list[Record]:
             classes = [c.decode() for c in pickle.load(fh, encoding="bytes").get(b"label_names", [])]
     out = []
     for batch in sorted(root.glob("data_batch_*")) + sorted(root.glob("test_batch")):
-        if batch.resolve() in seen:
+        if not seen.first(batch.resolve()):
             continue
-        seen.add(batch.resolve())
         with open(batch, "rb") as fh:
             d = pickle.load(fh, encoding="bytes")
         pixels = np.asarray(d[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
@@ -182,11 +194,12 @@ def find_records(
     it, an archive and a folder of it) is taken once, from the first: twice, it could land in
     both splits and validation would score photos the model trained on."""
     records: list[Record] = []
-    seen: set[object] = set()  # resolved files, (archive, member) pairs, CIFAR batch files
+    seen = _Seen()
     for raw in paths:
         path = Path(raw)
+        repeats = seen.repeats
         found = _from_source(path, val_fraction, seen, skip)
-        if not found and _from_source(path, val_fraction, set(), skip):
+        if not found and seen.repeats > repeats:
             raise DataError(
                 f"--data {path}: each of its images is already in an earlier --data; pass each once"
             )
@@ -199,7 +212,7 @@ def find_records(
     return records
 
 
-def _from_source(path: Path, val_fraction: float, seen: set[object], skip: Path | None) -> list[Record]:
+def _from_source(path: Path, val_fraction: float, seen: _Seen, skip: Path | None) -> list[Record]:
     """The images of one ``--data`` path that are not in ``seen``, whatever kind of path it is."""
     archive, inner = _archive_and_folder(path)
     if archive is not None:

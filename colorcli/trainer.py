@@ -383,14 +383,13 @@ class Trainer:
                 f"(the size its levels halve to); lower --depth, or raise --image-size to {multiple}"
             )
         self.gen = self.gen.to(self.device)
+        self.classes = getattr(self.gen, "classes", None)  # a colour-class head (--colour-bins)
         # context follows this run's --disc-context, not the --init checkpoint's discriminator
         cfg.discriminator_args.pop("context", None)
         for flag, given in (("--disc-context", cfg.disc_context), ("--class-weight", cfg.class_weight)):
-            if given and getattr(self.gen, "classes", None) is None:
+            if given and self.classes is None:
                 raise ConfigError(f"{flag} needs a U-Net with --colour-bins")
-        if cfg.adv_weight == cfg.l1_weight == 0 and (
-            cfg.ce_weight == 0 or getattr(self.gen, "classes", None) is None
-        ):
+        if cfg.adv_weight == cfg.l1_weight == 0 and (cfg.ce_weight == 0 or self.classes is None):
             raise ConfigError("--adv-weight and --l1-weight are both 0: the generator would learn nothing")
         if cfg.disc_context:
             cfg.discriminator_args["context"] = self.gen.context_channels
@@ -399,13 +398,11 @@ class Trainer:
         if init_state is not None:
             self._warm_start(init_state)
         # before the data is scanned (minutes on a large set), so that a misfit fails at once
-        resumed = (
-            checkpoint.load(self.run_dir / "checkpoints" / "last.pt", map_location="cpu") if resume else None
-        )
-        if resumed is not None:
+        resumed = None
+        if resume:
+            resumed = checkpoint.load(self.run_dir / "checkpoints" / "last.pt", map_location="cpu")
             self._restore_networks(resumed)
         self.pixelwise = bool(getattr(self.disc, "pixelwise", False))
-        self.classes = getattr(self.gen, "classes", None)
 
         # fused Adam: one kernel per step instead of a handful per parameter tensor
         adam = {"betas": (cfg.beta1, cfg.beta2), "fused": True}
@@ -522,8 +519,8 @@ class Trainer:
             )
         self.gen.load_state_dict(fits, strict=False)
         regression = "head.0.weight" in state["generator"] and "head.0.weight" not in own
-        if regression and getattr(self.gen, "classes", None) is not None:
-            self.gen.classes.start_from_regression(
+        if regression and self.classes is not None:
+            self.classes.start_from_regression(
                 state["generator"]["head.0.weight"], state["generator"]["head.0.bias"]
             )
             self.log("--init: the colour-class head starts as a distribution around the checkpoint's colours")

@@ -69,6 +69,13 @@ _DEEP_TIFF_COMPRESSIONS = (1, 8, 32946)  # none, and deflate (Adobe's code and t
 _ORIENTATION = 0x0112
 _X_RESOLUTION = 282
 _XMP_TIFF_TAG = 700
+# IPTC-IIM (captions, keywords, credit, the archive's own fields): a TIFF's IPTC-NAA tag, and in
+# a JPEG the resources of Photoshop's APP13 segment holding it and the digest that tells
+# ExifTool and Photoshop it agrees with the XMP
+_IPTC_TIFF_TAG = 33723
+_IPTC_RESOURCE, _IPTC_DIGEST_RESOURCE = 0x0404, 0x0425
+_IPTC_FORMATS = frozenset({"jpg", "tiff"})
+_APP13_HEADER = b"Photoshop 3.0\x00"
 _XMP_PNG_KEY = "XML:com.adobe.xmp"  # PNG keeps XMP as an iTXt text chunk of this name
 _RAW_EXIF_KEY = "raw profile type exif"  # ImageMagick's text chunk of hex EXIF, which Pillow reads
 _EXIF_FORMATS = frozenset({"jpg", "png", "webp"})
@@ -83,6 +90,8 @@ _LAYOUT_DESCRIPTIONS = (b'{"shape":', b"shape=(", b"ImageJ=")  # tifffile's JSON
 _EXIF_IFD, _GPS_IFD, _INTEROP_IFD = 0x8769, 0x8825, 0xA005
 _LONG = 4  # TIFF field type
 _ASCII = 2  # TIFF field type
+# tags written as bytes: XMP as BYTE, as Pillow and Adobe write it; IPTC as UNDEFINED, as Pillow does
+_BYTE_TAGS = {_XMP_TIFF_TAG: 1, _IPTC_TIFF_TAG: 7}
 _NO_ALPHA_FORMATS = frozenset({"jpg", "bmp"})
 # XMP's copy of the orientation, as an attribute or an element (what Lightroom and cameras write)
 _XMP_ORIENTATION = re.compile(rb'(tiff:Orientation="|<tiff:Orientation>)[0-9]')
@@ -100,7 +109,7 @@ class Picture:
     alpha: np.ndarray | None  # (H, W) uint8, or None
     format: str  # --format name of the source ("jpg", "png", ...)
     exif: bytes | None = None  # orientation reset to 1 (the pixels are upright)
-    info: dict[str, Any] = field(default_factory=dict)  # dpi, xmp, comment, PNG text
+    info: dict[str, Any] = field(default_factory=dict)  # dpi, xmp, comment, iptc, PNG text
     notes: tuple[str, ...] = ()  # what the result cannot keep of the file, for the user
 
     @property
@@ -275,6 +284,7 @@ def from_pil(im: Image.Image) -> Picture:
         keep["xmp"] = _XMP_ORIENTATION.sub(rb"\g<1>1", keep["xmp"])
     if im.format == "PNG":
         keep["text"] = {k: v for k, v in getattr(im, "text", {}).items() if isinstance(v, str)}
+    keep.update(_iptc_of(im))
     return Picture(grey, alpha, _FORMAT_NAMES.get(im.format or "", "png"), exif_bytes, keep, notes)
 
 
@@ -349,6 +359,46 @@ def _orient(plane: np.ndarray, orientation: int | None) -> np.ndarray:
         8: lambda a: a[:, ::-1].T,
     }.get(orientation or 1, lambda a: a)(plane)
     return np.ascontiguousarray(turned)
+
+
+def _iptc_of(im: Image.Image) -> dict[str, bytes]:
+    """A JPEG's or TIFF's IPTC record as ``{"iptc": ...}``, with a JPEG's digest of it, or ``{}``.
+    A block that does not start with an IIM tag marker (0x1C) is not IPTC and is not carried."""
+    if im.format in ("JPEG", "MPO"):
+        resources = im.info.get("photoshop") or {}
+        found = {"iptc": resources.get(_IPTC_RESOURCE), "iptc_digest": resources.get(_IPTC_DIGEST_RESOURCE)}
+    elif im.format == "TIFF":
+        # raw, as Pillow's own IptcImagePlugin reads it: Photoshop types the tag LONG, which
+        # decoded would be numbers in the file's byte order instead of the record's bytes
+        found = {"iptc": getattr(im.tag_v2, "_tagdata", {}).get(_IPTC_TIFF_TAG)}
+    else:
+        return {}
+    if not isinstance(found["iptc"], bytes) or not found["iptc"].startswith(b"\x1c"):
+        return {}
+    return {k: v for k, v in found.items() if isinstance(v, bytes)}
+
+
+def _with_iptc(jpeg: bytes, picture: Picture) -> bytes:
+    """``jpeg`` with the picture's IPTC in an APP13 segment after its other application
+    segments, where Photoshop and ExifTool put it: Pillow's JPEG writer has no argument for it."""
+    block = _APP13_HEADER + _photoshop_resource(_IPTC_RESOURCE, picture.info["iptc"])
+    if "iptc_digest" in picture.info:
+        block += _photoshop_resource(_IPTC_DIGEST_RESOURCE, picture.info["iptc_digest"])
+    at = 2  # after SOI
+    while jpeg[at] == 0xFF and 0xE0 <= jpeg[at + 1] <= 0xEF:
+        at += 2 + int.from_bytes(jpeg[at + 2 : at + 4], "big")
+    return jpeg[:at] + b"\xff\xed" + struct.pack(">H", len(block) + 2) + block + jpeg[at:]
+
+
+def _photoshop_resource(resource: int, data: bytes) -> bytes:
+    """One entry of a Photoshop image resource block: unnamed, its data padded to even length."""
+    return b"8BIM" + struct.pack(">HHI", resource, 0, len(data)) + data + b"\x00" * (len(data) % 2)
+
+
+def _app13_fits(picture: Picture) -> bool:
+    """Whether the IPTC fits one JPEG segment (64 KiB): a TIFF's may not."""
+    size = len(_APP13_HEADER) + sum(12 + len(v) + 1 for k, v in picture.info.items() if k.startswith("iptc"))
+    return size + 2 <= 0xFFFF
 
 
 def _what_is_lost(im: Image.Image, full_depth: bool = False) -> tuple[str, ...]:
@@ -467,9 +517,16 @@ def _grey_and_alpha(im: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
 
 def notes_for(picture: Picture, fmt: str) -> tuple[str, ...]:
     """What a result written as ``fmt`` lacks, for the user: the file's notes, then the format's."""
+    notes = picture.notes
     if picture.alpha is not None and fmt in _NO_ALPHA_FORMATS:
-        return (*picture.notes, f"{OUTPUT_FORMATS[fmt][0]} has no transparency: the alpha was dropped")
-    return picture.notes
+        notes += (f"{OUTPUT_FORMATS[fmt][0]} has no transparency: the alpha was dropped",)
+    if "iptc" in picture.info and fmt not in _IPTC_FORMATS:
+        where, keeps = f"not kept in {OUTPUT_FORMATS[fmt][0]}", "jpg or tiff keeps"
+    elif "iptc" in picture.info and fmt == "jpg" and not _app13_fits(picture):
+        where, keeps = "too large for a JPEG segment", "tiff keeps"
+    else:
+        return notes
+    return (*notes, f"IPTC captions and keywords {where}: --format {keeps} them")
 
 
 # the largest side each format's encoder takes (libjpeg's 16-bit sizes, libwebp's 14-bit ones)
@@ -547,6 +604,11 @@ def encode(picture: Picture, rgb: Image.Image | np.ndarray, fmt: str, quality: i
             params["pnginfo"] = chunks
     if fmt == "bmp":
         params = {k: v for k, v in params.items() if k == "dpi"}  # BMP carries nothing else
+    if fmt == "jpg" and "iptc" in picture.info and _app13_fits(picture):
+        buffer = io.BytesIO()
+        image.save(buffer, format="JPEG", **params)
+        out.write(_with_iptc(buffer.getvalue(), picture))
+        return
     image.save(out, format=OUTPUT_FORMATS[fmt][0], **params)
 
 
@@ -599,8 +661,8 @@ def _exif_of_tiff(im: Image.Image) -> bytes | None:
 
 def _tiff_tags(picture: Picture) -> dict[int, bytes | dict[int, Any]]:
     """A TIFF result's tags beyond pixels, resolution and ICC profile: the descriptive ones and
-    the EXIF and GPS directories (of a TIFF, or of another format's EXIF) and XMP, for which
-    Pillow's TIFF writer has no argument."""
+    the EXIF and GPS directories (of a TIFF, or of another format's EXIF), XMP and IPTC, for
+    which Pillow's TIFF writer has no argument."""
     tags: dict[int, bytes | dict[int, Any]] = {}
     if picture.exif:
         exif = Image.Exif()
@@ -609,6 +671,8 @@ def _tiff_tags(picture: Picture) -> dict[int, bytes | dict[int, Any]]:
         tags.update(_directories(exif))
     if "xmp" in picture.info:
         tags[_XMP_TIFF_TAG] = picture.info["xmp"]
+    if "iptc" in picture.info:
+        tags[_IPTC_TIFF_TAG] = picture.info["iptc"]
     return tags
 
 
@@ -682,8 +746,8 @@ def _write_tiff16(pixels: np.ndarray, out: BinaryIO, picture: Picture) -> None:
     for tag, value in _tiff_tags(picture).items():
         if isinstance(value, dict):
             tags.append((tag, _LONG, 1, value))  # the directory's offset, filled in below
-        elif tag == _XMP_TIFF_TAG:
-            tags.append((tag, 1, len(value), value))  # BYTE, as Pillow and Adobe write it
+        elif tag in _BYTE_TAGS:
+            tags.append((tag, _BYTE_TAGS[tag], len(value), value))
         else:
             tags.append((tag, _ASCII, len(value) + 1, value + b"\x00"))
     tags.sort()  # readers may require the IFD's entries in ascending tag order

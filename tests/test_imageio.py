@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tifffile
 from photos import png16
-from PIL import Image, ImageCms, TiffImagePlugin
+from PIL import Image, ImageCms, IptcImagePlugin, TiffImagePlugin
 from skimage import data
 
 from colorcli import atomic, color, evaluate, imageio
@@ -705,3 +705,78 @@ def test_write_atomic_takes_the_longest_name_the_file_system_does(tmp_path: Path
         write_atomic(tmp_path / name, lambda fh: fh.write(b"whole"))
         assert (tmp_path / name).read_bytes() == b"whole"
     assert len(list(tmp_path.iterdir())) == 2
+
+
+def _iim(record: int, dataset: int, value: bytes) -> bytes:
+    return bytes([0x1C, record, dataset]) + len(value).to_bytes(2, "big") + value
+
+
+# IPTC-IIM as an archive's catalogue writes it: caption, two keywords, credit (UTF-8)
+IPTC = (
+    _iim(1, 90, b"\x1b%G")  # the envelope's coded character set: UTF-8
+    + _iim(2, 120, b"Hafen von Kiel, 1950: Fischkutter am Kai")
+    + _iim(2, 25, b"harbour")
+    + _iim(2, 25, b"Kiel")
+    + _iim(2, 110, "J. Müller".encode())
+)
+
+
+def _jpeg_with_iptc(path: Path) -> None:
+    """A JPEG with EXIF and an ICC profile, and an APP13 segment spliced in after them, as
+    Photoshop and ExifTool write it (Pillow's writer cannot)."""
+    out = io.BytesIO()
+    exif = Image.Exif()
+    exif[270] = "caption in EXIF too"
+    Image.fromarray(CAMERA).save(out, "JPEG", exif=exif.tobytes(), icc_profile=imageio.srgb_profile())
+    jpeg = out.getvalue()
+    resource = b"8BIM\x04\x04\x00\x00" + len(IPTC).to_bytes(4, "big") + IPTC + b"\x00" * (len(IPTC) % 2)
+    segment = b"Photoshop 3.0\x00" + resource
+    app13 = b"\xff\xed" + (len(segment) + 2).to_bytes(2, "big") + segment
+    path.write_bytes(jpeg[:2] + app13 + jpeg[2:])
+
+
+@pytest.mark.parametrize(
+    ("source", "fmt"),
+    [("jpg", "jpg"), ("jpg", "tiff"), ("tiff", "jpg"), ("tiff", "tiff"), ("tiff16", "tiff")],
+)
+def test_iptc_captions_and_keywords_are_kept_in_jpeg_and_tiff(tmp_path: Path, source: str, fmt: str) -> None:
+    path = tmp_path / "scan.img"
+    if source == "jpg":
+        _jpeg_with_iptc(path)
+    else:
+        grey = CAMERA.astype(np.uint16) * 257 if source == "tiff16" else CAMERA
+        Image.fromarray(grey).save(path, "TIFF", tiffinfo={33723: IPTC})
+    picture = imageio.load(path)
+    rgb = np.zeros((*CAMERA.shape, 3), np.uint16) if picture.deep else Image.new("RGB", picture.size)
+    out = io.BytesIO()
+    imageio.encode(picture, rgb, fmt, 90, out)
+    assert imageio.notes_for(picture, fmt) == ()
+    written = Image.open(out)
+    iptc = IptcImagePlugin.getiptcinfo(written)
+    assert iptc[(2, 120)] == b"Hafen von Kiel, 1950: Fischkutter am Kai"
+    assert iptc[(2, 25)] == [b"harbour", b"Kiel"] and iptc[(2, 110)] == "J. Müller".encode()
+    if source == "jpg":  # the EXIF beside it is kept too
+        assert written.getexif().get(270) == "caption in EXIF too"
+    assert np.asarray(written.convert("RGB")).shape == (*CAMERA.shape, 3)  # the pixels still decode
+    if fmt == "jpg":
+        assert written.info["icc_profile"] == imageio.srgb_profile()
+    else:
+        out.seek(0)
+        with tifffile.TiffFile(out) as tif:  # a second reader: the record is where TIFF keeps it
+            assert bytes(tif.pages[0].tags[33723].value).rstrip(b"\x00") == IPTC
+
+
+def test_iptc_is_named_where_the_result_cannot_keep_it(tmp_path: Path) -> None:
+    _jpeg_with_iptc(tmp_path / "scan.jpg")
+    picture = imageio.load(tmp_path / "scan.jpg")
+    for fmt in ("png", "webp"):
+        (note,) = imageio.notes_for(picture, fmt)
+        assert "IPTC" in note and "--format jpg or tiff" in note
+    Image.fromarray(CAMERA).save(tmp_path / "plain.jpg")
+    assert "iptc" not in imageio.load(tmp_path / "plain.jpg").info
+    big = imageio.Picture(CAMERA, None, "tiff", info={"iptc": _iim(2, 120, b"x" * 30000) * 3})
+    (note,) = imageio.notes_for(big, "jpg")
+    assert "too large" in note and "--format tiff" in note
+    out = io.BytesIO()
+    imageio.encode(big, Image.new("RGB", big.size), "jpg", 90, out)
+    assert IptcImagePlugin.getiptcinfo(Image.open(out)) is None

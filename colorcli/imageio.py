@@ -378,27 +378,27 @@ def _iptc_of(im: Image.Image) -> dict[str, bytes]:
     return {k: v for k, v in found.items() if isinstance(v, bytes)}
 
 
-def _with_iptc(jpeg: bytes, picture: Picture) -> bytes:
-    """``jpeg`` with the picture's IPTC in an APP13 segment after its other application
-    segments, where Photoshop and ExifTool put it: Pillow's JPEG writer has no argument for it."""
+def _app13(picture: Picture) -> bytes | None:
+    """The APP13 segment that holds the picture's IPTC as Photoshop and ExifTool write it, or
+    None where it would pass a JPEG segment's 64 KiB (a TIFF's record may)."""
     block = _APP13_HEADER + _photoshop_resource(_IPTC_RESOURCE, picture.info["iptc"])
     if "iptc_digest" in picture.info:
         block += _photoshop_resource(_IPTC_DIGEST_RESOURCE, picture.info["iptc_digest"])
+    return b"\xff\xed" + struct.pack(">H", len(block) + 2) + block if len(block) + 2 <= 0xFFFF else None
+
+
+def _with_segment(jpeg: bytes, segment: bytes) -> bytes:
+    """``jpeg`` with ``segment`` after its other application segments, where readers look for
+    IPTC: Pillow's JPEG writer has no argument for it."""
     at = 2  # after SOI
     while jpeg[at] == 0xFF and 0xE0 <= jpeg[at + 1] <= 0xEF:
         at += 2 + int.from_bytes(jpeg[at + 2 : at + 4], "big")
-    return jpeg[:at] + b"\xff\xed" + struct.pack(">H", len(block) + 2) + block + jpeg[at:]
+    return jpeg[:at] + segment + jpeg[at:]
 
 
 def _photoshop_resource(resource: int, data: bytes) -> bytes:
     """One entry of a Photoshop image resource block: unnamed, its data padded to even length."""
     return b"8BIM" + struct.pack(">HHI", resource, 0, len(data)) + data + b"\x00" * (len(data) % 2)
-
-
-def _app13_fits(picture: Picture) -> bool:
-    """Whether the IPTC fits one JPEG segment (64 KiB): a TIFF's may not."""
-    size = len(_APP13_HEADER) + sum(12 + len(v) + 1 for k, v in picture.info.items() if k.startswith("iptc"))
-    return size + 2 <= 0xFFFF
 
 
 def _what_is_lost(im: Image.Image, full_depth: bool = False) -> tuple[str, ...]:
@@ -522,7 +522,7 @@ def notes_for(picture: Picture, fmt: str) -> tuple[str, ...]:
         notes += (f"{OUTPUT_FORMATS[fmt][0]} has no transparency: the alpha was dropped",)
     if "iptc" in picture.info and fmt not in _IPTC_FORMATS:
         where, keeps = f"not kept in {OUTPUT_FORMATS[fmt][0]}", "jpg or tiff keeps"
-    elif "iptc" in picture.info and fmt == "jpg" and not _app13_fits(picture):
+    elif "iptc" in picture.info and fmt == "jpg" and _app13(picture) is None:
         where, keeps = "too large for a JPEG segment", "tiff keeps"
     else:
         return notes
@@ -604,10 +604,10 @@ def encode(picture: Picture, rgb: Image.Image | np.ndarray, fmt: str, quality: i
             params["pnginfo"] = chunks
     if fmt == "bmp":
         params = {k: v for k, v in params.items() if k == "dpi"}  # BMP carries nothing else
-    if fmt == "jpg" and "iptc" in picture.info and _app13_fits(picture):
+    if fmt == "jpg" and "iptc" in picture.info and (segment := _app13(picture)):
         buffer = io.BytesIO()
         image.save(buffer, format="JPEG", **params)
-        out.write(_with_iptc(buffer.getvalue(), picture))
+        out.write(_with_segment(buffer.getvalue(), segment))
         return
     image.save(out, format=OUTPUT_FORMATS[fmt][0], **params)
 

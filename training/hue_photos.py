@@ -61,7 +61,7 @@ def main() -> None:
         extra = np.zeros(len(train), int)
         if name != PEOPLE:
             for hue, n in args.pick:
-                extra = np.where(archive_counts[:, hue] / SIZE**2 >= args.share, np.maximum(extra, n), extra)
+                extra = np.maximum(extra, n * (archive_counts[:, hue] / SIZE**2 >= args.share))
         copies.append(extra)
         wanted = {rec.key.split(":", 1)[1]: n for rec, n in zip(train, extra, strict=True) if n}
         with tarfile.open(archive) as tf:

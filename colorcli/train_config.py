@@ -9,7 +9,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-_GENERATOR_SETTINGS = frozenset({"width", "depth", "blocks", "colour_bins"})  # flags, not recipe keys
+# flags, not recipe keys
+_GENERATOR_SETTINGS = frozenset({"width", "depth", "blocks", "colour_bins", "imagenet_encoder"})
 
 
 @dataclass

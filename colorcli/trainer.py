@@ -397,6 +397,8 @@ class Trainer:
         self.disc = registry.build_discriminator(cfg.arch, cfg.discriminator_args).to(self.device)
         if init_state is not None:
             self._warm_start(init_state)
+        elif getattr(self.gen, "encoder", None) is not None and not resume:
+            self.gen.encoder.load_imagenet()
         # before the data is scanned (minutes on a large set), so that a misfit fails at once
         resumed = None
         if resume:
@@ -406,7 +408,9 @@ class Trainer:
 
         # fused Adam: one kernel per step instead of a handful per parameter tensor
         adam = {"betas": (cfg.beta1, cfg.beta2), "fused": True}
-        self.opt_g = torch.optim.Adam(self.gen.parameters(), lr=cfg.lr_g, **adam)
+        # the ImageNet encoder is frozen: nothing of it to optimise
+        trained = [p for p in self.gen.parameters() if p.requires_grad]
+        self.opt_g = torch.optim.Adam(trained, lr=cfg.lr_g, **adam)
         self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=cfg.lr_d, **adam)
         decay = (
             (lambda step: max(cfg.lr_decay ** (step / cfg.lr_decay_steps), 1e-3))
@@ -507,11 +511,15 @@ class Trainer:
         does not fit (one given context) starts afresh."""
         own = self.gen.state_dict()
         fits = {k: v for k, v in state["generator"].items() if k in own and own[k].shape == v.shape}
-        added = {k for k in own if k.startswith("blocks.") and k not in state["generator"]}
+        grown = ("blocks.", "encoder.", "fuse.")
+        added = {k for k in own if k.startswith(grown) and k not in state["generator"]}
         misfits = sorted((set(own) | set(state["generator"])) - set(fits) - added)
-        if added:
-            grown = len(self.gen.blocks) - state["generator_args"].get("blocks", 0)
-            self.log(f"--init: {grown} residual blocks added at the bottleneck start as the identity")
+        if any(k.startswith("blocks.") for k in added):
+            more = len(self.gen.blocks) - state["generator_args"].get("blocks", 0)
+            self.log(f"--init: {more} residual blocks added at the bottleneck start as the identity")
+        if any(k.startswith("encoder.") for k in added):
+            self.gen.encoder.load_imagenet()
+            self.log("--init: the ImageNet encoder is added, its features at zero weight to start")
         if any(not k.startswith("head.") for k in misfits):
             raise ConfigError(
                 f"--init {self.cfg.init}: its generator does not fit {self.cfg.arch} with "

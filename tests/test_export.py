@@ -114,8 +114,20 @@ def test_parity_failure_writes_nothing(tiny_checkpoint_factory, tmp_path, monkey
 
 @pytest.mark.parametrize(
     ("precision", "head"),
-    [("fp16", {}), ("fp16", {"colour_bins": 6}), ("int8", {}), ("int8", {"colour_bins": 6, "blocks": 1})],
-    ids=["fp16", "fp16-colour-classes", "int8", "int8-colour-classes-bottleneck-blocks"],
+    [
+        ("fp16", {}),
+        ("fp16", {"colour_bins": 6}),
+        ("int8", {}),
+        ("int8", {"colour_bins": 6, "blocks": 1}),
+        ("int8", {"colour_bins": 6, "imagenet_encoder": True}),
+    ],
+    ids=[
+        "fp16",
+        "fp16-colour-classes",
+        "int8",
+        "int8-colour-classes-bottleneck-blocks",
+        "int8-imagenet-encoder",
+    ],
 )
 def test_reduced_precision_runs_on_cpu_and_reports_size_and_quality(
     precision, head, tiny_checkpoint_factory, tmp_path

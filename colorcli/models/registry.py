@@ -22,7 +22,7 @@ class Architecture:
     min_image_size: int = 16  # smallest training size the discriminator's receptive field fits
 
 
-_UNET = {"width": 64, "depth": 4, "max_mult": 8, "dropout": 0.5, "blocks": 0}
+_UNET = {"width": 64, "depth": 4, "max_mult": 8, "dropout": 0.5, "blocks": 0, "imagenet_encoder": False}
 
 ARCHITECTURES: dict[str, Architecture] = {
     a.name: a
@@ -121,12 +121,17 @@ def generator_args(name: str, **overrides: Any) -> dict[str, Any]:
 
 def growth(name: str, own: dict[str, Any], asked: dict[str, Any]) -> dict[str, Any]:
     """The settings in ``asked`` that grow a generator of ``name`` trained with ``own`` without
-    changing what it computes: more U-Net bottleneck blocks, which start as the identity."""
+    changing what it computes: more U-Net bottleneck blocks, which start as the identity, and
+    the ImageNet encoder, whose features start at zero weight."""
+    if not get(name).generator.endswith(":UNetGenerator"):
+        return {}
+    grown: dict[str, Any] = {}
     blocks = asked.get("blocks")
-    unet = get(name).generator.endswith(":UNetGenerator")
-    if unet and blocks is not None and blocks > own.get("blocks", 0):
-        return {"blocks": blocks}
-    return {}
+    if blocks is not None and blocks > own.get("blocks", 0):
+        grown["blocks"] = blocks
+    if asked.get("imagenet_encoder") and not own.get("imagenet_encoder", False):
+        grown["imagenet_encoder"] = True
+    return grown
 
 
 def discriminator_args(name: str, **overrides: Any) -> dict[str, Any]:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from colorcli.models import imagenet_encoder as encoders
 from colorcli.models.colour_classes import ColourClasses
 from colorcli.models.layers import Down, Dropout, ResidualBlock, Up, pad_to_multiple, xavier_init
 
@@ -46,6 +48,10 @@ class UNetGenerator(nn.Module):
     ``blocks`` residual blocks (3×3, the deepest width) at the bottleneck add capacity where the
     network sees the whole scene (not in the paper). Each starts as the identity, so blocks added
     to a trained U-Net (``train --init CKPT --blocks N``) begin from what it computed.
+
+    ``imagenet_encoder`` adds a frozen ImageNet-trained encoder's features to the bottleneck
+    through two 1×1 convolutions, the last started at zero, so it too can be added to a trained
+    U-Net (``train --init CKPT --imagenet-encoder``) without changing what it computes at first.
     """
 
     def __init__(
@@ -58,6 +64,7 @@ class UNetGenerator(nn.Module):
         temperature: float = 0.38,
         colour_stride: int = 4,
         blocks: int = 0,
+        imagenet_encoder: bool = False,
     ) -> None:
         super().__init__()
         self.multiple = math.lcm(2**depth, colour_stride if colour_bins else 1)
@@ -86,12 +93,26 @@ class UNetGenerator(nn.Module):
             else nn.Sequential(nn.Conv2d(widths[0] * 2, 2, 1), nn.Tanh())
         )
         self.context_channels = widths[-1]
+        self.encoder = encoders.ImageNetEncoder() if imagenet_encoder else None
+        self.fuse = (
+            nn.Sequential(
+                nn.Conv2d(encoders.CHANNELS, widths[-1], 1),
+                nn.ReLU(inplace=True),
+                nn.Conv2d(widths[-1], widths[-1], 1),
+            )
+            if imagenet_encoder
+            else None
+        )
+        # the encoder's grid is the bottleneck's only at depth 5; elsewhere it is resampled
+        self.encoder_scale = encoders.STRIDE / 2**depth
         xavier_init(self)
         # start from "no colour" (a,b = 0, or a uniform distribution) rather than random colour:
         # training then begins at the grey baseline's L1 instead of far above it
         nn.init.zeros_(self.classes.conv.weight if self.classes else self.head[0].weight)
         for block in self.blocks:
             nn.init.zeros_(block.body[-1].weight)
+        if self.fuse is not None:
+            nn.init.zeros_(self.fuse[-1].weight)
 
     @property
     def classes(self) -> ColourClasses | None:
@@ -108,6 +129,11 @@ class UNetGenerator(nn.Module):
         for down in self.downs:
             skips.append(down(skips[-1]))
         y = bottleneck = self.blocks(skips.pop())
+        if self.encoder is not None and self.fuse is not None:
+            seen = self.fuse(self.encoder(x))
+            if self.encoder_scale != 1:
+                seen = F.interpolate(seen, size=y.shape[-2:], mode="bilinear", align_corners=False)
+            y = bottleneck = y + seen
         for up in self.ups:
             y = torch.cat([up(y), skips.pop()], dim=1)
         if not logits:

@@ -8,6 +8,10 @@ None), ``optimizers``, ``schedulers``, ``scaler`` (fp16 loss scaling), ``epoch``
 completed), ``step``, ``best_val_l1``, ``rng`` (``ranks``: each process's random state),
 ``colorcli_version``, ``data`` (summary), ``config`` (effective configuration),
 ``image_size`` and ``metrics`` (the last validation figures).
+
+A generator's frozen ImageNet encoder (``--imagenet-encoder``) is not stored: its weights never
+change and come from the package that ships them, so leaving them out saves 13.6 MB a checkpoint
+(6.8 MB in a bfloat16 release). Checkpoints that hold them load as well.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from colorcli.atomic import write_atomic
 
 CHECKPOINT_FORMAT = 1
 REQUIRED_KEYS = ("format", "arch", "generator_args", "generator")
+FROZEN = "encoder."  # the generator's ImageNet encoder, see the module docstring
 
 
 class CheckpointError(ValueError):
@@ -86,5 +91,20 @@ def load_generator(state: dict[str, Any]) -> Any:
     from colorcli.models import registry
 
     gen = registry.build_generator(state["arch"], state["generator_args"])
-    gen.load_state_dict(state["generator"])
+    load_generator_weights(gen, state["generator"])
     return gen.eval()
+
+
+def generator_weights(gen: Any) -> dict[str, Any]:
+    """The generator's state dict as stored: without its frozen ImageNet encoder."""
+    return {k: v for k, v in gen.state_dict().items() if not k.startswith(FROZEN)}
+
+
+def load_generator_weights(gen: Any, weights: dict[str, Any]) -> None:
+    """Load stored weights strictly, taking the frozen ImageNet encoder's from its package
+    when they were left out (:func:`generator_weights`)."""
+    encoder = getattr(gen, "encoder", None)
+    if encoder is not None and not any(k.startswith(FROZEN) for k in weights):
+        encoder.load_imagenet()
+        weights = {**{FROZEN + k: v for k, v in encoder.state_dict().items()}, **weights}
+    gen.load_state_dict(weights)

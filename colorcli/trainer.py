@@ -517,8 +517,9 @@ class Trainer:
         if any(k.startswith("blocks.") for k in added):
             more = len(self.gen.blocks) - state["generator_args"].get("blocks", 0)
             self.log(f"--init: {more} residual blocks added at the bottleneck start as the identity")
-        if any(k.startswith("encoder.") for k in added):
+        if any(k.startswith(checkpoint.FROZEN) for k in added):  # new, or left out (checkpoint.py)
             self.gen.encoder.load_imagenet()
+        if any(k.startswith("fuse.") for k in added):
             self.log("--init: the ImageNet encoder is added, its features at zero weight to start")
         if any(not k.startswith("head.") for k in misfits):
             raise ConfigError(
@@ -575,7 +576,7 @@ class Trainer:
             "arch": self.cfg.arch,
             "generator_args": self.cfg.generator_args,
             "discriminator_args": self.cfg.discriminator_args,
-            "generator": self.gen.state_dict(),
+            "generator": checkpoint.generator_weights(self.gen),
             "discriminator": self.disc.state_dict(),
             "classifier": None
             if self.classifier is None
@@ -599,7 +600,7 @@ class Trainer:
 
     def _restore_networks(self, state: dict[str, Any]) -> None:
         try:
-            self.gen.load_state_dict(state["generator"])
+            checkpoint.load_generator_weights(self.gen, state["generator"])
             self.disc.load_state_dict(state["discriminator"])
         except RuntimeError:  # settings given beside --resume that change the networks
             raise ConfigError(

@@ -140,3 +140,25 @@ def test_the_imagenet_encoder_grows_a_unet_from_zero_and_stays_frozen(depth):
     grown(l_in).square().mean().backward()
     assert torch.equal(grown.encoder._bn0.running_mean, running)  # ImageNet's statistics kept
     assert grown.fuse[-1].weight.grad.abs().sum() > 0  # the zero layer learns from the start
+
+
+def test_a_stored_generator_leaves_out_the_frozen_encoder_and_loads_it_from_its_package():
+    from colorcli import checkpoint
+
+    torch.manual_seed(0)
+    args = {"width": 4, "depth": 2, "imagenet_encoder": True}
+    trained = build_generator("unet-sn", args)
+    trained.encoder.load_imagenet()
+    with torch.no_grad():
+        trained.fuse[-1].weight.normal_()  # so the encoder's features reach the output
+    stored = checkpoint.generator_weights(trained)
+    assert "fuse.2.weight" in stored and not any(k.startswith("encoder.") for k in stored)
+    l_in = torch.rand(1, 1, 32, 32) * 2 - 1
+    expected = trained.eval()(l_in)
+    for weights in (stored, trained.state_dict()):  # as stored now, and as older runs stored it
+        state = {"arch": "unet-sn", "generator_args": args, "generator": weights}
+        assert torch.equal(checkpoint.load_generator(state)(l_in), expected)
+    # anything else missing is still an error
+    with pytest.raises(RuntimeError, match=r"fuse\.2\.weight"):
+        incomplete = {k: v for k, v in stored.items() if k != "fuse.2.weight"}
+        checkpoint.load_generator({"arch": "unet-sn", "generator_args": args, "generator": incomplete})

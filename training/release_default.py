@@ -63,7 +63,11 @@ def averaged(states: list[dict]) -> dict:
 def slim_checkpoint(state: dict, path: Path) -> None:
     slim = {k: state[k] for k in KEEP if k in state}
     for net in ("generator", "discriminator"):
-        slim[net] = {k: v.to(torch.bfloat16) if v.is_floating_point() else v for k, v in state[net].items()}
+        slim[net] = {
+            k: v.to(torch.bfloat16) if v.is_floating_point() else v
+            for k, v in state[net].items()
+            if not k.startswith(checkpoint.FROZEN)  # runs saved before the encoder was left out
+        }
     checkpoint.save(slim, path)
 
 

@@ -12,6 +12,13 @@ prints) and ``weights/colorcli-default.pt``: the generator and discriminator, we
 bfloat16 to stay small, for ``colorcli train --init`` (fine-tuning) and ``colorcli export``
 (other precisions, e.g. fp16 for GPUs). Optimiser state is dropped.
 
+``--base CHECKPOINT --share S`` moves the soup back toward the checkpoint it was fine-tuned from,
+weight by weight: S of the soup and 1 - S of the base (WiSE-FT, Wortsman et al. 2022, whose
+blends kept most of a fine-tune's gain while losing less on photos unlike its training data).
+Layers the soup grew since (``train --init`` with more blocks or ``--imagenet-encoder``) are
+blended toward their start: the output layers that start at zero are scaled by S, the others
+kept, so what a grown branch adds is S of what it adds in the soup.
+
 ``--rare-colours P`` (colour-class models) divides the model's colour distribution by the
 training photos' colour prior to the power P, by adding to its output bias (logit adjustment,
 ``colorcli.rebalance``); it is stored in both files, so every export of the checkpoint colours
@@ -30,6 +37,7 @@ from PIL import Image
 
 from colorcli import checkpoint, color, data
 from colorcli.export import export_model
+from colorcli.models import registry
 from colorcli.rebalance import BINS, ColourRarity
 
 WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
@@ -57,6 +65,31 @@ def averaged(states: list[dict]) -> dict:
             k: torch.stack([s[net][k].float() for s in states]).mean(0) if v.is_floating_point() else v
             for k, v in states[-1][net].items()
         }
+    return result
+
+
+def blended(soup: dict, base: dict, share: float) -> dict:
+    """``soup``'s weights moved toward ``base``'s: ``share`` of the soup, ``1 - share`` of the base."""
+    grown = registry.build_generator(soup["arch"], soup["generator_args"]).state_dict()
+
+    def starts_at_zero(key: str) -> bool:  # a layer's bias goes with its weight: most start at 0
+        return not grown.get(f"{key.rpartition('.')[0]}.weight", grown[key]).any()
+
+    result = dict(soup)
+    for net in ("generator", "discriminator"):
+        mixed = {}
+        for k, v in soup[net].items():
+            if not v.is_floating_point():
+                mixed[k] = v
+            elif k in base[net]:
+                mixed[k] = torch.lerp(base[net][k].float(), v.float(), share)
+            elif net == "generator" and k in grown and starts_at_zero(k):
+                mixed[k] = v.float() * share
+            elif net == "generator" and k in grown:
+                mixed[k] = v
+            else:
+                raise SystemExit(f"--base has no {net} weight {k}, which the soup did not grow")
+        result[net] = mixed
     return result
 
 
@@ -124,11 +157,19 @@ def main() -> None:
         help="colour-class models: divide the colour distribution by the training colour prior "
         "to this power (0: off)",
     )
+    parser.add_argument("--base", type=Path, help="checkpoint the soup was fine-tuned from, to blend toward")
+    parser.add_argument(
+        "--share", type=float, default=1.0, help="with --base: the soup's share of each weight"
+    )
     args = parser.parse_args()
+    if (args.base is None) != (args.share == 1.0) or not 0 < args.share <= 1:
+        parser.error("--base and --share go together, with 0 < --share < 1")
 
     sources = [checkpoint.resolve(p) for p in args.runs]
     states = [checkpoint.load(p) for p in sources]
     state = averaged(states)
+    if args.base is not None:
+        state = blended(state, checkpoint.load(checkpoint.resolve(args.base)), args.share)
     if args.temperature is not None:
         # kept in the checkpoint too, so an fp16 export of it colours as the shipped model does
         state["generator_args"] = {**state["generator_args"], "temperature": args.temperature}
@@ -143,7 +184,10 @@ def main() -> None:
     slim_checkpoint(state, slim_path)
     epochs = ", ".join(str(s["epoch"]) for s in states)
     names = ", ".join(map(str, sources))
-    print(f"wrote {slim_path} ({slim_path.stat().st_size / 1e6:.1f} MB) from {names} (epochs {epochs})")
+    blend = f", {args.share:g} of it and {1 - args.share:g} of {args.base}" if args.base else ""
+    print(
+        f"wrote {slim_path} ({slim_path.stat().st_size / 1e6:.1f} MB) from {names} (epochs {epochs}{blend})"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         calib = training_photos(state["config"]["data"], Path(tmp), per_archive=13)
         export_model(

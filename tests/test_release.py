@@ -65,5 +65,5 @@ def test_a_blend_refuses_a_base_missing_a_weight_the_soup_did_not_grow():
     gen = build_generator("unet-sn", ARGS)
     soup = _state(gen, ARGS, {"w": torch.ones(3)})
     base = _state(gen, ARGS, {})
-    with pytest.raises(SystemExit, match="--base has no discriminator weight w"):
+    with pytest.raises(ValueError, match="--base has no discriminator weight w"):
         blended(soup, base, 0.5)

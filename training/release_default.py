@@ -88,7 +88,7 @@ def blended(soup: dict, base: dict, share: float) -> dict:
             elif net == "generator" and k in grown:
                 mixed[k] = v
             else:
-                raise SystemExit(f"--base has no {net} weight {k}, which the soup did not grow")
+                raise ValueError(f"--base has no {net} weight {k}, which the soup did not grow")
         result[net] = mixed
     return result
 
@@ -158,18 +158,21 @@ def main() -> None:
         "to this power (0: off)",
     )
     parser.add_argument("--base", type=Path, help="checkpoint the soup was fine-tuned from, to blend toward")
-    parser.add_argument(
-        "--share", type=float, default=1.0, help="with --base: the soup's share of each weight"
-    )
+    parser.add_argument("--share", type=float, help="with --base: the soup's share of each weight")
     args = parser.parse_args()
-    if (args.base is None) != (args.share == 1.0) or not 0 < args.share <= 1:
-        parser.error("--base and --share go together, with 0 < --share < 1")
+    if (args.base is None) != (args.share is None):
+        parser.error("--base and --share go together")
+    if args.share is not None and not 0 < args.share < 1:
+        parser.error(f"--share is the soup's share of each weight, between 0 and 1, not {args.share}")
 
     sources = [checkpoint.resolve(p) for p in args.runs]
     states = [checkpoint.load(p) for p in sources]
     state = averaged(states)
     if args.base is not None:
-        state = blended(state, checkpoint.load(checkpoint.resolve(args.base)), args.share)
+        try:
+            state = blended(state, checkpoint.load(args.base), args.share)
+        except ValueError as exc:
+            parser.error(str(exc))
     if args.temperature is not None:
         # kept in the checkpoint too, so an fp16 export of it colours as the shipped model does
         state["generator_args"] = {**state["generator_args"], "temperature": args.temperature}

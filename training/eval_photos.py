@@ -50,7 +50,9 @@ def main() -> None:
     parser.add_argument("folder", type=Path, help="where heldout/ and val/ are written")
     parser.add_argument("--data", type=Path, default=Path("../shared/data"), help="the archives' folder")
     parser.add_argument("--rest", action="store_true", help="also write val-rest/, val-rest-things/")
-    parser.add_argument("--train", type=int, default=0, help="also write N photos an archive to train/")
+    parser.add_argument(
+        "--train", type=int, default=0, metavar="N", help="also write N photos an archive to train/"
+    )
     args = parser.parse_args()
 
     heldout = args.folder / "heldout"

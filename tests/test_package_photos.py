@@ -158,10 +158,3 @@ def test_platform_wheels_are_fetched_for_their_own_python() -> None:
         "manylinux2014_x86_64",
     ]
     assert package_photos._wheel_flags("imgaug-0.4.0-py2.py3-none-any.whl") == []
-
-
-def test_png_is_written_whole_under_its_name(tmp_path: Path) -> None:
-    target = tmp_path / "x.png"
-    package_photos.write_png(Image.new("RGB", (3, 2), (1, 2, 3)), target)
-    assert [p.name for p in tmp_path.iterdir()] == ["x.png"]
-    assert Image.open(target).getpixel((2, 1)) == (1, 2, 3)

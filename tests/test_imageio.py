@@ -12,7 +12,7 @@ from photos import png16
 from PIL import Image, ImageCms, IptcImagePlugin, TiffImagePlugin
 from skimage import data
 
-from colorcli import atomic, color, evaluate, imageio
+from colorcli import atomic, color, evaluate, imageio, render
 from colorcli.atomic import write_atomic
 
 CAMERA = data.camera()  # 512×512 grey
@@ -337,6 +337,11 @@ def _scan48() -> np.ndarray:
         {"planarconfig": "separate", "rowsperstrip": 5},  # one plane per sample: Pillow's was noise
         {"planarconfig": "separate", "compression": "zlib", "predictor": True, "extrasamples": "unassalpha"},
         *({"metadata": None, "extratags": [(274, "H", 1, turn, True)]} for turn in range(2, 9)),
+        # what the [deep] extra (imagecodecs) reads: LZW, tiles
+        {"compression": "lzw", "predictor": True, "rowsperstrip": 7},
+        {"compression": "lzw", "planarconfig": "separate", "extrasamples": "unassalpha"},
+        {"tile": (16, 16)},
+        {"tile": (16, 16), "compression": "lzw", "metadata": None, "extratags": [(274, "H", 1, 6, True)]},
     ],
     ids=[
         "plain",
@@ -346,6 +351,10 @@ def _scan48() -> np.ndarray:
         "planar",
         "planar-deflate-alpha",
         *(f"orientation-{turn}" for turn in range(2, 9)),
+        "lzw",
+        "lzw-planar-alpha",
+        "tiled",
+        "tiled-lzw-orientation-6",
     ],
 )
 def test_a_48_bit_tiff_scan_is_read_at_its_full_16_bits(tmp_path: Path, stored: dict) -> None:
@@ -373,28 +382,60 @@ def test_a_48_bit_tiff_scan_is_read_at_its_full_16_bits(tmp_path: Path, stored: 
         assert np.abs(_lightness(picture.grey) - lightness).max() < 0.01
 
 
-def test_sixteen_bit_colour_files_pillow_reads_at_8_bits_say_so(tmp_path: Path) -> None:
+def test_sixteen_bit_colour_files_pillow_reads_at_8_bits_say_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     rgb16 = _scan48()
     from photos import rgb_icc_profile
 
-    tifffile.imwrite(tmp_path / "tiled48.tif", rgb16, photometric="rgb", tile=(16, 16))
     # another colour space: Pillow converts its 8-bit reading to sRGB, right tones before depth
     linear = rgb_icc_profile(1.0, "linear rgb")
     tifffile.imwrite(tmp_path / "linear48.tif", rgb16, photometric="rgb", iccprofile=linear)
-    deep = imageio.Picture(rgb16[..., 0], None, "png")
-    write_atomic(tmp_path / "scan48.png", lambda fh: imageio.encode(deep, rgb16, "png", 90, fh))
     lost = "16-bit colour file: read and written at 8 bits per channel"
     tifffile.imwrite(tmp_path / "loaded48.tif", rgb16, photometric="rgb")
     loaded = Image.open(tmp_path / "loaded48.tif")
     loaded.load()  # an API caller's image, decoded by Pillow before colorcli sees it
-    for name in ("tiled48.tif", "linear48.tif", "scan48.png", loaded):
+    for name in ("linear48.tif", loaded):
         picture = imageio.from_pil(name) if name is loaded else imageio.load(tmp_path / name)
         assert picture.notes == (lost,) and not picture.deep, name
+    # without the [deep] extra, what only imagecodecs reads at 16 bits says how to get it
+    tifffile.imwrite(tmp_path / "tiled48.tif", rgb16, photometric="rgb", tile=(16, 16))
+    (tmp_path / "scan48.png").write_bytes(png16(rgb16))
+    monkeypatch.setattr(imageio, "_imagecodecs", lambda: None)
+    for name in ("tiled48.tif", "scan48.png"):
+        picture = imageio.load(tmp_path / name)
+        assert picture.notes == (lost + "; pip install 'colorcli[deep]' reads it at 16",) and not picture.deep
     # what Pillow reads in full says nothing: 8-bit colour, 16-bit grey
     Image.fromarray(rgb16[..., 0]).save(tmp_path / "grey16.png")
     Image.fromarray((rgb16 >> 8).astype(np.uint8)).save(tmp_path / "rgb8.tif")
     for name in ("grey16.png", "rgb8.tif"):
         assert imageio.load(tmp_path / name).notes == (), name
+
+
+@pytest.mark.parametrize("channels", [2, 3, 4], ids=["grey-alpha", "rgb", "rgba"])
+def test_a_16_bit_png_is_read_at_its_full_16_bits(channels: int) -> None:
+    rgb16 = _scan48()
+    alpha16 = (np.arange(48 * 64).reshape(48, 64) * 21).astype(np.uint16)
+    pixels = {2: np.dstack([rgb16[..., 0], alpha16]), 3: rgb16, 4: np.dstack([rgb16, alpha16])}[channels]
+    picture = imageio.load(io.BytesIO(png16(pixels)))
+    assert picture.deep and picture.notes == ()
+    expected = rgb16[..., 0] if channels == 2 else render.luminance16(rgb16)
+    assert np.array_equal(picture.grey, expected)
+    if channels == 3:
+        assert picture.alpha is None
+    else:
+        assert np.array_equal(picture.alpha, (alpha16 >> 8).astype(np.uint8))
+
+
+def test_a_corrupt_lzw_scan_is_an_image_error(tmp_path: Path) -> None:
+    tifffile.imwrite(tmp_path / "scan.tif", _scan48(), photometric="rgb", compression="lzw", metadata=None)
+    data = bytearray((tmp_path / "scan.tif").read_bytes())
+    with Image.open(tmp_path / "scan.tif") as im:
+        first = im.tag_v2[273][0]  # where the first strip's codes start
+    data[first : first + 64] = b"\xff" * 64
+    (tmp_path / "scan.tif").write_bytes(bytes(data))
+    with pytest.raises(imageio.ImageError, match="corrupt"):
+        imageio.load(tmp_path / "scan.tif")
 
 
 @pytest.mark.filterwarnings("ignore:Corrupt EXIF data")
@@ -512,13 +553,6 @@ def test_formats_without_alpha_write_rgb_and_say_so(fmt: str) -> None:
     assert Image.open(out).mode == "RGB"
     assert imageio.notes_for(picture, fmt)[-1].endswith("has no transparency: the alpha was dropped")
     assert imageio.notes_for(picture, "png") == ()
-
-
-def test_sixteen_bit_grey_and_alpha_png_says_it_is_read_at_eight_bits() -> None:
-    pixels = np.dstack([CAMERA.astype(np.uint16) * 257, np.full(CAMERA.shape, 40000, np.uint16)])
-    picture = imageio.load(io.BytesIO(png16(pixels)))
-    assert picture.notes == ("16-bit grey+alpha file: read and written at 8 bits per channel",)
-    assert picture.alpha is not None and np.array_equal(picture.grey, CAMERA)
 
 
 def test_write_atomic_without_replace_keeps_a_file_that_appeared(

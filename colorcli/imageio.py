@@ -300,11 +300,10 @@ def _deep_samples(im: Image.Image) -> np.ndarray | None:
     converts its 8-bit reading), an image decoded already, or 16-bit PNG and TIFF that colorcli's
     own reader does not cover without the [deep] extra (imagecodecs).
     """
-    if not _readable_in_full(im):
-        return None
-    if im.format == "TIFF" and _deep_tiff_layout(im.tag_v2) == "strips":
+    reader = _deep_reader(im)
+    if reader == "strips":
         return _deep_tiff_strips(im)
-    codecs = _imagecodecs() if _needs_imagecodecs(im) else None
+    codecs = _imagecodecs() if reader == "imagecodecs" else None
     if codecs is None:
         return None
     im.fp.seek(0)
@@ -326,22 +325,26 @@ def _deep_samples(im: Image.Image) -> np.ndarray | None:
     return np.ascontiguousarray(pixels)
 
 
-def _readable_in_full(im: Image.Image) -> bool:
-    """Whether ``im``'s file is still there to read its samples from (not decoded already by a
-    caller's load()), in sRGB (Pillow converts another colour profile, at 8 bits)."""
-    return getattr(im, "fp", None) is not None and _foreign_profile(im.info.get("icc_profile")) is None
-
-
-def _needs_imagecodecs(im: Image.Image) -> bool:
-    """Whether ``im`` is 16-bit colour (or grey+alpha) that only imagecodecs reads at 16 bits."""
-    if not _readable_in_full(im):
-        return False
+def _deep_reader(im: Image.Image) -> str | None:
+    """What reads ``im``'s 16-bit colour (or grey+alpha) samples at 16 bits: "strips" (colorcli's
+    own TIFF reader), "imagecodecs", or None where Pillow's 8-bit reading is all there is."""
     if im.format == "TIFF":
-        return _deep_tiff_layout(im.tag_v2) == "other"
-    # a 16-bit colour key is left to Pillow, which makes it an alpha plane
-    return (
+        reader = _deep_tiff_layout(im.tag_v2)
+    elif (
         im.format == "PNG" and _png_raw_mode(im).startswith(_DEEP_PNG_MODES) and "transparency" not in im.info
-    )
+    ):
+        reader = "imagecodecs"  # (a 16-bit colour key is left to Pillow, which makes it an alpha plane)
+    else:
+        return None
+    # the file must still be there to read (not decoded by a caller's load()), and in sRGB:
+    # Pillow converts another colour profile, at 8 bits
+    if (
+        reader is None
+        or getattr(im, "fp", None) is None
+        or _foreign_profile(im.info.get("icc_profile")) is not None
+    ):
+        return None
+    return reader
 
 
 def _imagecodecs() -> Any:
@@ -360,7 +363,8 @@ def _png_raw_mode(im: Image.Image) -> str:
 def _deep_tiff_layout(tags: TiffImagePlugin.ImageFileDirectory_v2) -> str | None:
     """How a TIFF holds 16-bit RGB(A): "strips" where colorcli's own reader takes it (unsigned
     samples in strips, interleaved or one plane per sample, uncompressed as scanners write 48-bit
-    scans by default, or deflated, Photoshop's "ZIP"), "other" (LZW, tiled), None if it does not."""
+    scans by default, or deflated, Photoshop's "ZIP"), "imagecodecs" where only that reads it
+    (LZW, tiled), None if it holds no 16-bit RGB(A)."""
     bits = tags.get(258)
     samples = len(bits) if isinstance(bits, tuple) else 0
     extra = tags.get(338, (2,) if samples == 4 else ())
@@ -378,11 +382,11 @@ def _deep_tiff_layout(tags: TiffImagePlugin.ImageFileDirectory_v2) -> str | None
         and tags.get(317, 1) in (1, 2)  # no predictor, or horizontal differencing
         and 322 not in tags  # not tiled
     )
-    return "strips" if own else "other"
+    return "strips" if own else "imagecodecs"
 
 
 def _deep_tiff_strips(im: Image.Image) -> np.ndarray | None:
-    """The samples of a TIFF whose layout is "strips" (see :func:`_deep_tiff_layout`)."""
+    """The samples of a TIFF :func:`_deep_tiff_layout` gives to "strips"."""
     tags = im.tag_v2
     samples = len(tags[258])
     width, height = tags[256], tags[257]
@@ -488,7 +492,7 @@ def _what_is_lost(im: Image.Image, full_depth: bool = False) -> tuple[str, ...]:
         deep = im.mode.startswith("RGB") and isinstance(bits, tuple) and max(bits) > 8
     if deep:
         kind = "grey+alpha" if raw.startswith("LA") else "colour"
-        missing = _needs_imagecodecs(im) and _imagecodecs() is None
+        missing = _deep_reader(im) == "imagecodecs" and _imagecodecs() is None
         hint = "; pip install 'colorcli[deep]' reads it at 16" if missing else ""
         notes.append(f"16-bit {kind} file: read and written at 8 bits per channel{hint}")
     return tuple(notes)

@@ -1,13 +1,11 @@
 """Reading photos as grey + alpha + metadata, and writing colour results atomically.
 
 Decoding turns every supported mode into an upright grey plane with the photo's CIE L (8 or
-16 bits), an optional alpha plane and the metadata worth keeping. Pillow decodes 16-bit colour
-at 8 bits, so a 48-bit TIFF scan's samples (in strips, uncompressed or deflated) are read by a
-small reader of its own, and other 16-bit colour PNG and TIFF by imagecodecs when the [deep]
-extra is installed. Encoding writes 8-bit
-results with Pillow and 16-bit RGB(A) PNG and TIFF with small writers of its own (Pillow has
-no 16-bit colour mode), always tagged sRGB, through a temporary file in the target folder
-renamed into place.
+16 bits), an optional alpha plane and the metadata worth keeping; :mod:`colorcli.deep` reads the
+16-bit colour and grey+alpha samples that Pillow decodes at 8 bits or does not open. Encoding
+writes 8-bit results with Pillow and 16-bit RGB(A) PNG and TIFF with small writers of its own
+(Pillow has no 16-bit colour mode), always tagged sRGB, through a temporary file in the target
+folder renamed into place.
 
 Multi-frame files (animated WebP, multi-page TIFF): the first frame is coloured and written as
 a single image; the result carries a note saying so.
@@ -17,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import importlib
 import io
 import math
 import re
@@ -34,7 +31,7 @@ from typing import Any, BinaryIO
 import numpy as np
 from PIL import Image, ImageOps, TiffImagePlugin, UnidentifiedImageError
 
-from colorcli import render
+from colorcli import deep, render
 
 try:  # HEIC/HEIF, phones' format: read when the [heif] extra (pillow-heif) is installed
     from pillow_heif import register_heif_opener
@@ -68,10 +65,10 @@ OUTPUT_FORMATS = {
 }
 _FORMAT_NAMES = {"JPEG": "jpg", "MPO": "jpg", "PNG": "png", "WEBP": "webp", "TIFF": "tiff", "BMP": "bmp"}
 _SIXTEEN_BIT_FORMATS = frozenset({"png", "tiff"})
-_DEEP_TIFF_COMPRESSIONS = (1, 8, 32946)  # none, and deflate (Adobe's code and the old one)
-_DEEP_PNG_MODES = ("RGB;16", "RGBA;16", "LA;16")
 _ORIENTATION = 0x0112
-_X_RESOLUTION = 282
+_X_RESOLUTION = 282  # and YResolution 283
+_RESOLUTION_UNIT = 296
+_ICC_TIFF_TAG = 34675
 _XMP_TIFF_TAG = 700
 # IPTC-IIM (captions, keywords, credit, the archive's own fields): a TIFF's IPTC-NAA tag, and in
 # a JPEG the resources of Photoshop's APP13 segment holding it and the digest that tells
@@ -169,33 +166,36 @@ def load(source: str | Path | BinaryIO, max_megapixels: float = DEFAULT_MAX_MEGA
 def check_megapixels(im: Image.Image, limit: float = DEFAULT_MAX_MEGAPIXELS) -> None:
     """Refuse an opened, not yet decoded image over ``limit`` megapixels: Pillow's own guard
     is off (see above), and a small file can hold a decompression bomb."""
-    pixels = im.size[0] * im.size[1]
+    _check_size(im.size, limit)
+
+
+def _check_size(size: tuple[int, int], limit: float) -> None:
+    pixels = size[0] * size[1]
     if pixels > limit * 1e6:
         raise ImageError(
-            f"{im.size[0]}×{im.size[1]} = {pixels / 1e6:.3g} megapixels is over the limit of "
+            f"{size[0]}×{size[1]} = {pixels / 1e6:.3g} megapixels is over the limit of "
             f"{limit:g} (decompression-bomb guard); raise it with --max-megapixels"
         )
 
 
 def _load(source: str | Path | BinaryIO, max_megapixels: float) -> Picture:
     try:
+        return _decode(source, max_megapixels)
+    except ImageError:
+        raise
+    except (OSError, SyntaxError, ValueError, struct.error, EOFError, Image.DecompressionBombError) as exc:
+        raise ImageError(_describe(exc)) from None
+
+
+def _decode(source: str | Path | BinaryIO, max_megapixels: float) -> Picture:
+    try:
         with Image.open(source) as im:
             check_megapixels(im, max_megapixels)
             return from_pil(im)
-    except ImageError:
-        raise
     except UnidentifiedImageError:
         if _heif_without_plugin(source):
             raise ImageError("HEIC/HEIF photos need the heif extra: pip install 'colorcli[heif]'") from None
-        layout = _tiff_layout(source)
-        if layout:
-            raise ImageError(
-                f"a TIFF of {layout}, which Pillow cannot decode: save it in another layout "
-                "(without the alpha, or at 8 bits per sample) or as PNG"
-            ) from None
-        raise ImageError("not an image Pillow can read (unknown format, empty or corrupt file)") from None
-    except (OSError, SyntaxError, ValueError, struct.error, EOFError, Image.DecompressionBombError) as exc:
-        raise ImageError(_describe(exc)) from None
+    return _unopened_tiff(source, max_megapixels)
 
 
 def _heif_without_plugin(source: str | Path | BinaryIO) -> bool:
@@ -206,30 +206,80 @@ def _heif_without_plugin(source: str | Path | BinaryIO) -> bool:
 _PHOTOMETRIC_NAMES = {0: "grey", 1: "grey", 2: "RGB", 3: "palette", 5: "CMYK", 6: "YCbCr", 8: "CIELAB"}
 
 
-def _tiff_layout(source: str | Path | BinaryIO) -> str | None:
-    """What a TIFF that Pillow would not open holds ("16-bit grey with alpha"), None if the
-    file is no TIFF or its first directory cannot be read."""
+def _unopened_tiff(source: str | Path | BinaryIO, max_megapixels: float) -> Picture:
+    """A file Pillow does not open that is a 16-bit grey+alpha TIFF (Photoshop's grey with
+    transparency): its samples read at 16 bits, its metadata kept as :func:`from_pil` keeps a
+    TIFF's. Any other such file is an :class:`ImageError` that says what it holds."""
+    with open(source, "rb") if isinstance(source, str | Path) else contextlib.nullcontext(source) as fh:
+        tags = _first_directory(fh)
+        if tags is None:
+            raise ImageError("not an image Pillow can read (unknown format, empty or corrupt file)")
+        how = deep.tiff_layout(tags)
+        if how is None:
+            raise ImageError(
+                f"a TIFF of {_layout_name(tags)}, which Pillow cannot decode: save it in another layout "
+                "(without the alpha, or at 8 bits per sample) or as PNG"
+            )
+        if how == "imagecodecs" and deep.imagecodecs() is None:
+            layout = _layout_name(tags)
+            raise ImageError(f"an LZW or tiled TIFF of {layout}: pip install 'colorcli[deep]' reads it")
+        _check_size((tags[256], tags[257]), max_megapixels)
+        stored = deep.tiff_samples(tags, fh)
+        if stored is None:
+            raise ImageError(f"a TIFF of {_layout_name(tags)} whose samples do not fill its stated size")
+        fh.seek(0)
+        exif = Image.Exif()
+        exif.load_from_fp(fh)
+        exif_bytes = _exif_of_tiff(tags, exif)
+    info = {"dpi": _tiff_dpi(tags), "xmp": tags.get(_XMP_TIFF_TAG), "icc_profile": tags.get(_ICC_TIFF_TAG)}
+    info = {k: v for k, v in info.items() if v is not None}
+    turned_by = tags.get(_ORIENTATION, 1)
+    grey, alpha = _deep_planes(stored, turned_by)
+    if tags.get(262) == 0:
+        grey = 65535 - grey  # MinIsWhite
+    notes = ("multi-frame file: only the first frame was coloured",) if tags.next else ()
+    keep = _kept_info(info, turned_by) | _tiff_iptc(tags)
+    return Picture(grey, alpha, "tiff", exif_bytes, keep, notes + _profile_notes(grey, info))
+
+
+def _first_directory(fh: BinaryIO) -> TiffImagePlugin.ImageFileDirectory_v2 | None:
+    """The first directory of the TIFF ``fh``; None if it is no TIFF or the directory cannot be
+    read or names no size, depth or photometric interpretation."""
     try:
-        with open(source, "rb") if isinstance(source, str | Path) else contextlib.nullcontext(source) as fh:
-            fh.seek(0)
-            head = fh.read(8)
-            if head[:4] not in (b"II*\0", b"MM\0*"):
-                return None
-            directory = TiffImagePlugin.ImageFileDirectory_v2(head)
-            fh.seek(directory.next)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # a cut directory: said below as "corrupt"
-                directory.load(fh)
+        fh.seek(0)
+        head = fh.read(8)
+        if head[:4] not in (b"II*\0", b"MM\0*"):
+            return None
+        directory = TiffImagePlugin.ImageFileDirectory_v2(head)
+        fh.seek(directory.next)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a cut directory: said by the caller as "corrupt"
+            directory.load(fh)
     except (OSError, SyntaxError, ValueError, struct.error):
         return None
-    if not {256, 257, 258, 262} <= set(directory):
-        return None
-    bits = directory.get(258, (1,))
+    return directory if {256, 257, 258, 262} <= set(directory) else None
+
+
+_PHOTOMETRIC_NAMES = {0: "grey", 1: "grey", 2: "RGB", 3: "palette", 5: "CMYK", 6: "YCbCr", 8: "CIELAB"}
+
+
+def _layout_name(tags: TiffImagePlugin.ImageFileDirectory_v2) -> str:
+    """What a TIFF holds, as "16-bit grey with alpha"."""
+    bits = tags.get(258, (1,))
     bits = bits if isinstance(bits, tuple) else (bits,)
-    kind = _PHOTOMETRIC_NAMES.get(directory.get(262), f"photometric {directory.get(262)}")
+    kind = _PHOTOMETRIC_NAMES.get(tags.get(262), f"photometric {tags.get(262)}")
     depth = f"{bits[0]}-bit" if len(set(bits)) == 1 else "-".join(map(str, bits)) + "-bit"
-    extra = " with alpha" if 338 in directory else ""
+    extra = " with alpha" if 338 in tags else ""
     return f"{depth} {kind}{extra}"
+
+
+def _tiff_dpi(tags: TiffImagePlugin.ImageFileDirectory_v2) -> tuple[float, float] | None:
+    """A TIFF's resolution in dots per inch, as Pillow gives it for the TIFFs it opens."""
+    x, y, unit = tags.get(_X_RESOLUTION), tags.get(_X_RESOLUTION + 1), tags.get(_RESOLUTION_UNIT, 2)
+    if not x or not y or unit not in (2, 3):
+        return None
+    scale = 2.54 if unit == 3 else 1.0  # per centimetre
+    return float(x) * scale, float(y) * scale
 
 
 def _describe(exc: BaseException) -> str:
@@ -238,7 +288,7 @@ def _describe(exc: BaseException) -> str:
         return "no such file"
     if isinstance(exc, PermissionError):
         return "permission denied"
-    if "truncated" in text or isinstance(exc, EOFError):
+    if "truncated" in text or isinstance(exc, EOFError | deep.CorruptData):
         return f"truncated or corrupt image data ({text or type(exc).__name__})"
     return f"cannot decode: {text or type(exc).__name__}"
 
@@ -261,179 +311,58 @@ def from_pil(im: Image.Image) -> Picture:
     """A :class:`Picture` from an opened image (first frame, upright; see :func:`upright`)."""
     # a TIFF's samples and sub-directories are read from the file, which upright() may close by
     # decoding it; and what is lost before getexif() and upright(), which may decode a PNG
-    deep = _deep_samples(im)
-    notes = _what_is_lost(im, full_depth=deep is not None)
+    icc = im.info.get("icc_profile")
+    foreign = _foreign_profile(icc) is not None
+    stored = deep.samples(im, foreign)
+    notes = _what_is_lost(im, full_depth=stored is not None, foreign_profile=foreign)
     exif = im.getexif()
     turned_by = exif.get(_ORIENTATION, 1)
-    exif_bytes = _exif_of_tiff(im) if im.format == "TIFF" else None
-    if deep is not None:
-        colour = deep.shape[2] >= 3  # RGB(A), or grey+alpha
-        grey = _orient(render.luminance16(deep[..., :3]) if colour else deep[..., 0], turned_by)
-        alpha = _orient((deep[..., -1] >> 8).astype(np.uint8), turned_by) if deep.shape[2] in (2, 4) else None
+    exif_bytes = _exif_of_tiff(im.tag_v2, exif) if im.format == "TIFF" else None
+    if stored is not None:
+        grey, alpha = _deep_planes(stored, turned_by)
     else:
         turned = upright(im)
-        grey, alpha = _grey_and_alpha(to_srgb(_transparency_as_alpha(turned), im.info.get("icc_profile")))
+        grey, alpha = _grey_and_alpha(to_srgb(_transparency_as_alpha(turned), icc))
         if im.format == "TIFF" and im.tag_v2.get(262) == 0 and grey.dtype == np.uint16:
             grey = 65535 - grey  # MinIsWhite: Pillow inverts 8-bit samples itself, not 16-bit ones
-        if grey.dtype == np.uint16 and _foreign_profile(im.info.get("icc_profile")) is not None:
-            notes += ("16-bit grey file: its colour profile was not applied, its tones read as sRGB",)
+        notes += _profile_notes(grey, im.info)
     if len(exif) and im.format != "TIFF":
         exif[_ORIENTATION] = 1
         exif.update(_as_stored(exif))
         exif_bytes = exif.tobytes()
-    keep = {k: im.info[k] for k in ("dpi", "xmp", "comment") if k in im.info}
+    info = dict(im.info)
     if im.format == "TIFF" and _X_RESOLUTION not in im.tag_v2:
-        keep.pop("dpi", None)  # Pillow's stand-in of 1 dpi for a TIFF that names no resolution
-    if "xmp" in keep and turned_by not in (1, None):
-        # the pixels are upright now: an XMP orientation left at 6 would have viewers turn them again
-        keep["xmp"] = _XMP_ORIENTATION.sub(rb"\g<1>1", keep["xmp"])
+        info.pop("dpi", None)  # Pillow's stand-in of 1 dpi for a TIFF that names no resolution
+    keep = _kept_info(info, turned_by)
     if im.format == "PNG":
         keep["text"] = {k: v for k, v in getattr(im, "text", {}).items() if isinstance(v, str)}
     keep.update(_iptc_of(im))
     return Picture(grey, alpha, _FORMAT_NAMES.get(im.format or "", "png"), exif_bytes, keep, notes)
 
 
-def _deep_samples(im: Image.Image) -> np.ndarray | None:
-    """A 16-bit colour (or grey+alpha) PNG's or TIFF's samples at their full 16 bits, (H, W, C)
-    as stored (not yet turned upright), where Pillow would decode them at 8. None where Pillow's
-    reading is all there is: another kind of file, a colour profile other than sRGB (Pillow
-    converts its 8-bit reading), an image decoded already, or 16-bit PNG and TIFF that colorcli's
-    own reader does not cover without the [deep] extra (imagecodecs).
-    """
-    reader = _deep_reader(im)
-    if reader == "strips":
-        return _deep_tiff_strips(im)
-    codecs = _imagecodecs() if reader == "imagecodecs" else None
-    if codecs is None:
-        return None
-    im.fp.seek(0)
-    try:
-        if im.format == "PNG":
-            pixels = codecs.png_decode(im.fp.read())
-        else:
-            pixels = codecs.tiff_decode(im.fp.read(), index=0)
-            if im.tag_v2.get(284, 1) == 2:  # one plane per sample
-                pixels = np.moveaxis(pixels, 0, 2)
-    except RuntimeError as exc:  # imagecodecs' PngError and TiffError
-        raise ImageError(f"truncated or corrupt image data ({exc})") from None
-    if pixels.ndim == 2:
-        pixels = pixels[..., None]
-    # as stored: Pillow gives a TIFF turned by its orientation tag its turned size
-    stored = (im.tag_v2[257], im.tag_v2[256]) if im.format == "TIFF" else im.size[::-1]
-    if pixels.dtype != np.uint16 or pixels.shape[:2] != stored:
-        return None
-    return np.ascontiguousarray(pixels)
+def _deep_planes(stored: np.ndarray, turned_by: int | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """The upright 16-bit grey plane and 8-bit alpha plane of (H, W, C) samples as stored:
+    grey, grey+alpha, RGB or RGBA."""
+    colour = stored.shape[2] >= 3
+    grey = deep.orient(render.luminance16(stored[..., :3]) if colour else stored[..., 0], turned_by)
+    has_alpha = stored.shape[2] in (2, 4)
+    alpha = deep.orient((stored[..., -1] >> 8).astype(np.uint8), turned_by) if has_alpha else None
+    return grey, alpha
 
 
-def _deep_reader(im: Image.Image) -> str | None:
-    """What reads ``im``'s 16-bit colour (or grey+alpha) samples at 16 bits: "strips" (colorcli's
-    own TIFF reader), "imagecodecs", or None where Pillow's 8-bit reading is all there is."""
-    if im.format == "TIFF":
-        reader = _deep_tiff_layout(im.tag_v2)
-    elif (
-        im.format == "PNG" and _png_raw_mode(im).startswith(_DEEP_PNG_MODES) and "transparency" not in im.info
-    ):
-        reader = "imagecodecs"  # (a 16-bit colour key is left to Pillow, which makes it an alpha plane)
-    else:
-        return None
-    # the file must still be there to read (not decoded by a caller's load()), and in sRGB:
-    # Pillow converts another colour profile, at 8 bits
-    if (
-        reader is None
-        or getattr(im, "fp", None) is None
-        or _foreign_profile(im.info.get("icc_profile")) is not None
-    ):
-        return None
-    return reader
+def _kept_info(info: dict[str, Any], turned_by: int | None) -> dict[str, Any]:
+    """What of a file's ``info`` its result keeps: resolution, XMP and comment."""
+    keep = {k: info[k] for k in ("dpi", "xmp", "comment") if k in info}
+    if "xmp" in keep and turned_by not in (1, None):
+        # the pixels are upright now: an XMP orientation left at 6 would have viewers turn them again
+        keep["xmp"] = _XMP_ORIENTATION.sub(rb"\g<1>1", keep["xmp"])
+    return keep
 
 
-def _imagecodecs() -> Any:
-    """The imagecodecs module (the [deep] extra), or None when it is not installed."""
-    try:
-        return importlib.import_module("imagecodecs")
-    except ImportError:
-        return None
-
-
-def _png_raw_mode(im: Image.Image) -> str:
-    """The raw mode of a PNG's not yet decoded tile ("RGB;16B", "LA;16B"), or ""."""
-    return str(im.tile[0].args) if getattr(im, "tile", None) else ""
-
-
-def _deep_tiff_layout(tags: TiffImagePlugin.ImageFileDirectory_v2) -> str | None:
-    """How a TIFF holds 16-bit RGB(A): "strips" where colorcli's own reader takes it (unsigned
-    samples in strips, interleaved or one plane per sample, uncompressed as scanners write 48-bit
-    scans by default, or deflated, Photoshop's "ZIP"), "imagecodecs" where only that reads it
-    (LZW, tiled), None if it holds no 16-bit RGB(A)."""
-    bits = tags.get(258)
-    samples = len(bits) if isinstance(bits, tuple) else 0
-    extra = tags.get(338, (2,) if samples == 4 else ())
-    if (
-        samples not in (3, 4)
-        or set(bits) != {16}
-        or tuple(extra if isinstance(extra, tuple) else (extra,)) != ((2,) if samples == 4 else ())
-        or tags.get(262) != 2  # RGB
-        or tags.get(284, 1) not in (1, 2)  # interleaved, or one plane per sample
-        or tags.get(339, 1) not in (1, (1,) * samples)  # unsigned integers
-    ):
-        return None
-    own = (
-        tags.get(259, 1) in _DEEP_TIFF_COMPRESSIONS
-        and tags.get(317, 1) in (1, 2)  # no predictor, or horizontal differencing
-        and 322 not in tags  # not tiled
-    )
-    return "strips" if own else "imagecodecs"
-
-
-def _deep_tiff_strips(im: Image.Image) -> np.ndarray | None:
-    """The samples of a TIFF :func:`_deep_tiff_layout` gives to "strips"."""
-    tags = im.tag_v2
-    samples = len(tags[258])
-    width, height = tags[256], tags[257]
-    size = width * height * samples * 2
-    offsets, counts = tags.get(273), tags.get(279)
-    if not offsets or not counts or len(offsets) != len(counts):
-        return None
-    deflated = tags.get(259, 1) != 1
-    stored, filled = bytearray(size), 0
-    view = memoryview(stored)
-    try:
-        for offset, count in zip(offsets, counts, strict=True):
-            if filled >= size:  # zlib reads a max_length of 0 as "no limit"
-                break
-            im.fp.seek(offset)
-            if deflated:
-                # never more than the header's size: a deflated strip cannot be a decompression bomb
-                chunk = zlib.decompressobj().decompress(im.fp.read(count), size - filled)
-                view[filled : filled + len(chunk)] = chunk
-                filled += len(chunk)
-            else:
-                filled += im.fp.readinto(view[filled : filled + min(count, size - filled)])
-    except zlib.error as exc:
-        raise ImageError(f"truncated or corrupt image data ({exc})") from None
-    if filled < size:
-        raise ImageError(f"truncated or corrupt image data ({filled} of {size} bytes of samples)")
-    order = "<" if tags.prefix == b"II" else ">"
-    pixels = np.frombuffer(stored, dtype=f"{order}u2").astype(np.uint16, copy=False)
-    planar = tags.get(284, 1) == 2
-    pixels = pixels.reshape((samples, height, width) if planar else (height, width, samples))
-    if tags.get(317, 1) == 2:  # each sample stored as its difference from its left neighbour's
-        np.cumsum(pixels, axis=2 if planar else 1, dtype=np.uint16, out=pixels)
-    return np.ascontiguousarray(pixels.transpose(1, 2, 0)) if planar else pixels
-
-
-def _orient(plane: np.ndarray, orientation: int | None) -> np.ndarray:
-    """A stored (H, W) plane turned upright as a TIFF/EXIF orientation tag says."""
-    turned = {
-        2: lambda a: a[:, ::-1],
-        3: lambda a: a[::-1, ::-1],
-        4: lambda a: a[::-1],
-        5: lambda a: a.T,
-        6: lambda a: a[::-1].T,
-        7: lambda a: a[::-1, ::-1].T,
-        8: lambda a: a[:, ::-1].T,
-    }.get(orientation or 1, lambda a: a)(plane)
-    return np.ascontiguousarray(turned)
+def _profile_notes(grey: np.ndarray, info: dict[str, Any]) -> tuple[str, ...]:
+    if grey.dtype == np.uint16 and _foreign_profile(info.get("icc_profile")) is not None:
+        return ("16-bit grey file: its colour profile was not applied, its tones read as sRGB",)
+    return ()
 
 
 def _iptc_of(im: Image.Image) -> dict[str, bytes]:
@@ -443,14 +372,19 @@ def _iptc_of(im: Image.Image) -> dict[str, bytes]:
         resources = im.info.get("photoshop") or {}
         found = {"iptc": resources.get(_IPTC_RESOURCE), "iptc_digest": resources.get(_IPTC_DIGEST_RESOURCE)}
     elif im.format == "TIFF":
-        # raw, as Pillow's own IptcImagePlugin reads it: Photoshop types the tag LONG, which
-        # decoded would be numbers in the file's byte order instead of the record's bytes
-        found = {"iptc": getattr(im.tag_v2, "_tagdata", {}).get(_IPTC_TIFF_TAG)}
+        return _tiff_iptc(im.tag_v2)
     else:
         return {}
     if not isinstance(found["iptc"], bytes) or not found["iptc"].startswith(b"\x1c"):
         return {}
     return {k: v for k, v in found.items() if isinstance(v, bytes)}
+
+
+def _tiff_iptc(tags: TiffImagePlugin.ImageFileDirectory_v2) -> dict[str, bytes]:
+    # raw, as Pillow's own IptcImagePlugin reads it: Photoshop types the tag LONG, which decoded
+    # would be numbers in the file's byte order instead of the record's bytes
+    record = getattr(tags, "_tagdata", {}).get(_IPTC_TIFF_TAG)
+    return {"iptc": record} if isinstance(record, bytes) and record.startswith(b"\x1c") else {}
 
 
 def _app13(picture: Picture) -> bytes | None:
@@ -476,7 +410,7 @@ def _photoshop_resource(resource: int, data: bytes) -> bytes:
     return b"8BIM" + struct.pack(">HHI", resource, 0, len(data)) + data + b"\x00" * (len(data) % 2)
 
 
-def _what_is_lost(im: Image.Image, full_depth: bool = False) -> tuple[str, ...]:
+def _what_is_lost(im: Image.Image, full_depth: bool, foreign_profile: bool) -> tuple[str, ...]:
     notes = []
     frames = getattr(im, "n_frames", 1)
     if frames > 1:
@@ -484,15 +418,15 @@ def _what_is_lost(im: Image.Image, full_depth: bool = False) -> tuple[str, ...]:
     if full_depth:
         return tuple(notes)
     # Pillow has no 16-bit colour or grey+alpha mode: it decodes such PNG and TIFF at 8 bits
-    raw = _png_raw_mode(im) if im.format == "PNG" else ""
+    raw = deep.png_raw_mode(im) if im.format == "PNG" else ""
     if im.format == "PNG":
-        deep = raw.startswith(_DEEP_PNG_MODES)
+        sixteen = raw.startswith(deep.PNG_MODES)
     else:
         bits = im.tag_v2.get(258) if im.format == "TIFF" else None  # BitsPerSample
-        deep = im.mode.startswith("RGB") and isinstance(bits, tuple) and max(bits) > 8
-    if deep:
+        sixteen = im.mode.startswith("RGB") and isinstance(bits, tuple) and max(bits) > 8
+    if sixteen:
         kind = "grey+alpha" if raw.startswith("LA") else "colour"
-        missing = _deep_reader(im) == "imagecodecs" and _imagecodecs() is None
+        missing = deep.reader(im, foreign_profile) == "imagecodecs" and deep.imagecodecs() is None
         hint = "; pip install 'colorcli[deep]' reads it at 16" if missing else ""
         notes.append(f"16-bit {kind} file: read and written at 8 bits per channel{hint}")
     return tuple(notes)
@@ -719,20 +653,20 @@ def _directories(exif: Image.Exif) -> dict[int, dict[int, Any]]:
     return found
 
 
-def _exif_of_tiff(im: Image.Image) -> bytes | None:
+def _exif_of_tiff(tags: TiffImagePlugin.ImageFileDirectory_v2, exif: Image.Exif) -> bytes | None:
     """The EXIF a TIFF's results get: its descriptive tags and EXIF and GPS directories. The rest
     of a TIFF's directory is its own structure (strip offsets, sizes), not worth copying; so is
     an ImageDescription that tifffile or ImageJ wrote to record the pages' layout, which on a
     one-page result makes them look for pages that are not there."""
-    exif = Image.Exif()
-    stored = _as_stored(im.tag_v2, _DESCRIPTIVE_TAGS)
+    result = Image.Exif()
+    stored = _as_stored(tags, _DESCRIPTIVE_TAGS)
     if stored.get(_IMAGE_DESCRIPTION, b"").lstrip().startswith(_LAYOUT_DESCRIPTIONS):
         del stored[_IMAGE_DESCRIPTION]
-    exif.update(stored)
-    directories = _directories(im.getexif())
+    result.update(stored)
+    directories = _directories(exif)
     for tag, directory in directories.items():
-        exif.get_ifd(tag).update(directory)
-    return exif.tobytes() if len(exif) or directories else None
+        result.get_ifd(tag).update(directory)
+    return result.tobytes() if len(result) or directories else None
 
 
 def _tiff_tags(picture: Picture) -> dict[int, bytes | dict[int, Any]]:

@@ -12,7 +12,7 @@ from photos import png16
 from PIL import Image, ImageCms, IptcImagePlugin, TiffImagePlugin
 from skimage import data
 
-from colorcli import atomic, color, evaluate, imageio, render
+from colorcli import atomic, color, deep, evaluate, imageio, render
 from colorcli.atomic import write_atomic
 
 CAMERA = data.camera()  # 512×512 grey
@@ -401,7 +401,7 @@ def test_sixteen_bit_colour_files_pillow_reads_at_8_bits_say_so(
     # without the [deep] extra, what only imagecodecs reads at 16 bits says how to get it
     tifffile.imwrite(tmp_path / "tiled48.tif", rgb16, photometric="rgb", tile=(16, 16))
     (tmp_path / "scan48.png").write_bytes(png16(rgb16))
-    monkeypatch.setattr(imageio, "_imagecodecs", lambda: None)
+    monkeypatch.setattr(deep, "imagecodecs", lambda: None)
     for name in ("tiled48.tif", "scan48.png"):
         picture = imageio.load(tmp_path / name)
         assert picture.notes == (lost + "; pip install 'colorcli[deep]' reads it at 16",) and not picture.deep
@@ -438,17 +438,84 @@ def test_a_corrupt_lzw_scan_is_an_image_error(tmp_path: Path) -> None:
         imageio.load(tmp_path / "scan.tif")
 
 
-@pytest.mark.filterwarnings("ignore:Corrupt EXIF data")
-def test_a_tiff_pillow_cannot_decode_says_what_it_holds(tmp_path: Path) -> None:
+XMP = b"<x:xmpmeta"
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        {},  # uncompressed, colorcli's own reader
+        {"compression": "zlib", "planarconfig": "separate"},
+        {"compression": "lzw", "predictor": True},  # imagecodecs, the [deep] extra
+        {"tile": (16, 16)},
+    ],
+    ids=["plain", "zip-planar", "lzw", "tiled"],
+)
+def test_a_16_bit_grey_alpha_tiff_pillow_cannot_open_is_read_at_16_bits(tmp_path: Path, stored: dict) -> None:
     grey16 = _scan48()[..., 0]
-    tifffile.imwrite(tmp_path / "la16.tif", np.dstack([grey16, grey16]), extrasamples="unassalpha")
-    said = "a TIFF of 16-bit grey with alpha, which Pillow cannot decode: save it in another layout"
+    alpha16 = (np.arange(48 * 64).reshape(48, 64) * 21).astype(np.uint16)
+    path = tmp_path / "grey-alpha.tif"
+    pixels = np.dstack([65535 - grey16, alpha16])
+    tifffile.imwrite(
+        path,
+        np.moveaxis(pixels, 2, 0) if stored.get("planarconfig") == "separate" else pixels,
+        photometric="miniswhite",
+        extrasamples="unassalpha",
+        resolution=(600, 600),
+        metadata=None,
+        extratags=[(274, "H", 1, 6, True), (315, "s", 0, "Photo archive", True), (700, "B", 9, XMP, True)],
+        **stored,
+    )
+    turned = np.ascontiguousarray(grey16[::-1].T)
+    for source in (path, io.BytesIO(path.read_bytes())):  # a file, and piped in
+        picture = imageio.load(source)
+        assert picture.deep and picture.notes == () and picture.format == "tiff"
+        assert np.array_equal(picture.grey, turned)
+        assert np.array_equal(picture.alpha, (alpha16[::-1].T >> 8).astype(np.uint8))
+        assert picture.info["dpi"] == (600, 600) and picture.info["xmp"] == XMP
+        exif = Image.Exif()
+        exif.load(picture.exif)
+        assert exif[315] == "Photo archive" and exif.get(274, 1) == 1
+    out = io.BytesIO()
+    imageio.encode(picture, np.dstack([picture.grey] * 3), "tiff", 90, out)
+    with tifffile.TiffFile(io.BytesIO(out.getvalue())) as tif:  # 16 bits and the alpha come through
+        written = tif.asarray()
+    assert written.dtype == np.uint16 and np.array_equal(written[..., 0], turned)
+    assert np.array_equal(written[..., 3] >> 8, picture.alpha)
+
+
+def test_a_grey_alpha_tiff_only_imagecodecs_reads_says_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    grey16 = _scan48()[..., 0]
+    pixels = np.dstack([grey16, grey16])
+    tifffile.imwrite(tmp_path / "la16.tif", pixels, extrasamples="unassalpha", compression="lzw")
+    monkeypatch.setattr(deep, "imagecodecs", lambda: None)
+    said = r"an LZW or tiled TIFF of 16-bit grey with alpha: pip install 'colorcli\[deep\]' reads it"
     with pytest.raises(imageio.ImageError, match=said):
         imageio.load(tmp_path / "la16.tif")
+
+
+def test_a_grey_alpha_tiff_cut_short_is_a_clear_error(tmp_path: Path) -> None:
+    grey16 = _scan48()[..., 0]
+    tifffile.imwrite(tmp_path / "la16.tif", np.dstack([grey16, grey16]), extrasamples="unassalpha")
+    whole = (tmp_path / "la16.tif").read_bytes()
+    (tmp_path / "cut.tif").write_bytes(whole[: len(whole) - 1000])
+    with pytest.raises(imageio.ImageError, match="truncated or corrupt image data"):
+        imageio.load(tmp_path / "cut.tif")
+
+
+@pytest.mark.filterwarnings("ignore:Corrupt EXIF data")
+def test_a_tiff_pillow_cannot_decode_says_what_it_holds(tmp_path: Path) -> None:
+    grey32 = _scan48()[..., 0].astype(np.float32) / 65535
+    tifffile.imwrite(tmp_path / "la32.tif", np.dstack([grey32, grey32]), extrasamples="unassalpha")
+    said = "a TIFF of 32-bit grey with alpha, which Pillow cannot decode: save it in another layout"
+    with pytest.raises(imageio.ImageError, match=said):
+        imageio.load(tmp_path / "la32.tif")
     with pytest.raises(imageio.ImageError, match=said):  # piped in
-        imageio.load(io.BytesIO((tmp_path / "la16.tif").read_bytes()))
+        imageio.load(io.BytesIO((tmp_path / "la32.tif").read_bytes()))
     # a directory cut short names no layout it cannot vouch for
-    (tmp_path / "cut.tif").write_bytes((tmp_path / "la16.tif").read_bytes()[:20])
+    (tmp_path / "cut.tif").write_bytes((tmp_path / "la32.tif").read_bytes()[:20])
     with pytest.raises(imageio.ImageError, match="not an image Pillow can read"):
         imageio.load(tmp_path / "cut.tif")
 

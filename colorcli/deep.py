@@ -1,0 +1,180 @@
+"""16-bit samples that Pillow reads at 8 bits, or cannot open at all, read at their full 16.
+
+Pillow has no 16-bit colour or grey+alpha mode: it decodes a scanner's 48-bit TIFF and 16-bit
+colour and grey+alpha PNG at 8 bits, and does not open a 16-bit grey+alpha TIFF (Photoshop's
+grey with transparency) at all. TIFF samples in strips, uncompressed (what scanners write by
+default) or deflated (Photoshop's "ZIP"), are read by a small reader of colorcli's own; PNG,
+LZW-compressed and tiled TIFF by imagecodecs, the [deep] extra, when it is installed. This module
+returns samples as stored; turning them upright and keeping the metadata is :mod:`imageio`'s.
+"""
+
+from __future__ import annotations
+
+import importlib
+import zlib
+from typing import Any, BinaryIO
+
+import numpy as np
+from PIL import Image, TiffImagePlugin
+
+_OWN_COMPRESSIONS = (1, 8, 32946)  # none, and deflate (Adobe's code and the old one)
+PNG_MODES = ("RGB;16", "RGBA;16", "LA;16")
+_GREY_PHOTOMETRICS = (0, 1)  # MinIsWhite, MinIsBlack
+_RGB_PHOTOMETRIC = 2
+_UNASSOCIATED_ALPHA = (2,)  # the one extra sample Pillow reads as alpha (LA, RGBA)
+
+
+class CorruptData(ValueError):
+    """A file's samples are cut short or cannot be decompressed; the message says how."""
+
+
+def samples(im: Image.Image, foreign_profile: bool) -> np.ndarray | None:
+    """An opened 16-bit colour (or grey+alpha) PNG's or TIFF's samples at their full 16 bits,
+    (H, W, C) as stored (not yet turned upright), where Pillow would decode them at 8. None where
+    Pillow's reading is all there is: another kind of file, a ``foreign_profile`` (Pillow
+    converts its 8-bit reading), an image decoded already, or a file only imagecodecs reads
+    without the [deep] extra. Raises :class:`CorruptData`.
+    """
+    how = reader(im, foreign_profile)
+    if how is None:
+        return None
+    if im.format == "TIFF":
+        return tiff_samples(im.tag_v2, im.fp)
+    codecs = imagecodecs()
+    if codecs is None:
+        return None
+    im.fp.seek(0)
+    try:
+        pixels = codecs.png_decode(im.fp.read())
+    except RuntimeError as exc:  # imagecodecs' PngError
+        raise CorruptData(str(exc)) from None
+    if pixels.ndim == 2:
+        pixels = pixels[..., None]
+    if pixels.dtype != np.uint16 or pixels.shape[:2] != im.size[::-1]:
+        return None
+    return np.ascontiguousarray(pixels)
+
+
+def reader(im: Image.Image, foreign_profile: bool) -> str | None:
+    """What reads an opened image's 16-bit colour (or grey+alpha) samples at 16 bits: "strips"
+    (colorcli's own TIFF reader), "imagecodecs", or None where Pillow's 8-bit reading is all
+    there is."""
+    if im.format == "TIFF":
+        how = tiff_layout(im.tag_v2)
+    elif im.format == "PNG" and png_raw_mode(im).startswith(PNG_MODES) and "transparency" not in im.info:
+        how = "imagecodecs"  # (a 16-bit colour key is left to Pillow, which makes it an alpha plane)
+    else:
+        return None
+    # the file must still be there to read (not decoded by a caller's load()), and in sRGB:
+    # Pillow converts another colour profile, at 8 bits
+    return None if foreign_profile or getattr(im, "fp", None) is None else how
+
+
+def imagecodecs() -> Any:
+    """The imagecodecs module (the [deep] extra), or None when it is not installed."""
+    try:
+        return importlib.import_module("imagecodecs")
+    except ImportError:
+        return None
+
+
+def png_raw_mode(im: Image.Image) -> str:
+    """The raw mode of a PNG's not yet decoded tile ("RGB;16B", "LA;16B"), or ""."""
+    return str(im.tile[0].args) if getattr(im, "tile", None) else ""
+
+
+def tiff_layout(tags: TiffImagePlugin.ImageFileDirectory_v2) -> str | None:
+    """How a TIFF holds 16-bit RGB(A) or grey+alpha: "strips" where colorcli's own reader takes
+    it (unsigned samples in strips, interleaved or one plane per sample, uncompressed or
+    deflated), "imagecodecs" where only that reads it (LZW, tiled), None if it holds neither."""
+    bits = tags.get(258)
+    count = len(bits) if isinstance(bits, tuple) else 0
+    extra = tags.get(338, _UNASSOCIATED_ALPHA if count == 4 else ())
+    alpha = count in (2, 4)
+    if (
+        count not in (2, 3, 4)
+        or set(bits) != {16}
+        or tuple(extra if isinstance(extra, tuple) else (extra,)) != (_UNASSOCIATED_ALPHA if alpha else ())
+        or tags.get(262) not in (_GREY_PHOTOMETRICS if count == 2 else (_RGB_PHOTOMETRIC,))
+        or tags.get(284, 1) not in (1, 2)  # interleaved, or one plane per sample
+        or tags.get(339, 1) not in (1, (1,) * count)  # unsigned integers
+    ):
+        return None
+    own = (
+        tags.get(259, 1) in _OWN_COMPRESSIONS
+        and tags.get(317, 1) in (1, 2)  # no predictor, or horizontal differencing
+        and 322 not in tags  # not tiled
+    )
+    return "strips" if own else "imagecodecs"
+
+
+def tiff_samples(tags: TiffImagePlugin.ImageFileDirectory_v2, fp: BinaryIO) -> np.ndarray | None:
+    """The samples, (H, W, C) as stored, of the TIFF ``fp`` whose first directory is ``tags`` and
+    which :func:`tiff_layout` gives a reader; None when that is imagecodecs and it is missing."""
+    how = tiff_layout(tags)
+    if how == "strips":
+        return _tiff_strips(tags, fp)
+    codecs = imagecodecs() if how == "imagecodecs" else None
+    if codecs is None:
+        return None
+    fp.seek(0)
+    try:
+        pixels = codecs.tiff_decode(fp.read(), index=0)
+    except RuntimeError as exc:  # imagecodecs' TiffError
+        raise CorruptData(str(exc)) from None
+    if tags.get(284, 1) == 2:  # one plane per sample
+        pixels = np.moveaxis(pixels, 0, 2)
+    if pixels.ndim == 2:
+        pixels = pixels[..., None]
+    if pixels.dtype != np.uint16 or pixels.shape[:2] != (tags[257], tags[256]):
+        return None
+    return np.ascontiguousarray(pixels)
+
+
+def _tiff_strips(tags: TiffImagePlugin.ImageFileDirectory_v2, fp: BinaryIO) -> np.ndarray | None:
+    count = len(tags[258])
+    width, height = tags[256], tags[257]
+    size = width * height * count * 2
+    offsets, counts = tags.get(273), tags.get(279)
+    if not offsets or not counts or len(offsets) != len(counts):
+        return None
+    deflated = tags.get(259, 1) != 1
+    stored, filled = bytearray(size), 0
+    view = memoryview(stored)
+    try:
+        for offset, length in zip(offsets, counts, strict=True):
+            if filled >= size:  # zlib reads a max_length of 0 as "no limit"
+                break
+            fp.seek(offset)
+            if deflated:
+                # never more than the header's size: a deflated strip cannot be a decompression bomb
+                chunk = zlib.decompressobj().decompress(fp.read(length), size - filled)
+                view[filled : filled + len(chunk)] = chunk
+                filled += len(chunk)
+            else:
+                filled += fp.readinto(view[filled : filled + min(length, size - filled)])
+    except zlib.error as exc:
+        raise CorruptData(str(exc)) from None
+    if filled < size:
+        raise CorruptData(f"{filled} of {size} bytes of samples")
+    order = "<" if tags.prefix == b"II" else ">"
+    pixels = np.frombuffer(stored, dtype=f"{order}u2").astype(np.uint16, copy=False)
+    planar = tags.get(284, 1) == 2
+    pixels = pixels.reshape((count, height, width) if planar else (height, width, count))
+    if tags.get(317, 1) == 2:  # each sample stored as its difference from its left neighbour's
+        np.cumsum(pixels, axis=2 if planar else 1, dtype=np.uint16, out=pixels)
+    return np.ascontiguousarray(pixels.transpose(1, 2, 0)) if planar else pixels
+
+
+def orient(plane: np.ndarray, orientation: int | None) -> np.ndarray:
+    """A stored (H, W) plane turned upright as a TIFF/EXIF orientation tag says."""
+    turned = {
+        2: lambda a: a[:, ::-1],
+        3: lambda a: a[::-1, ::-1],
+        4: lambda a: a[::-1],
+        5: lambda a: a.T,
+        6: lambda a: a[::-1].T,
+        7: lambda a: a[::-1, ::-1].T,
+        8: lambda a: a[:, ::-1].T,
+    }.get(orientation or 1, lambda a: a)(plane)
+    return np.ascontiguousarray(turned)

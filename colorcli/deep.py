@@ -28,16 +28,25 @@ class CorruptData(ValueError):
     """A file's samples are cut short or cannot be decompressed; the message says how."""
 
 
-def samples(im: Image.Image, foreign_profile: bool) -> np.ndarray | None:
-    """An opened 16-bit colour (or grey+alpha) PNG's or TIFF's samples at their full 16 bits,
-    (H, W, C) as stored (not yet turned upright), where Pillow would decode them at 8. None where
-    Pillow's reading is all there is: another kind of file, a ``foreign_profile`` (Pillow
-    converts its 8-bit reading), an image decoded already, or a file only imagecodecs reads
-    without the [deep] extra. Raises :class:`CorruptData`.
-    """
-    how = reader(im, foreign_profile)
-    if how is None:
+def reader(im: Image.Image) -> str | None:
+    """What reads an opened image's 16-bit colour (or grey+alpha) samples at 16 bits: "strips"
+    (colorcli's own TIFF reader), "imagecodecs", or None where Pillow's 8-bit reading is all
+    there is. The caller still checks the colour profile: Pillow converts one other than sRGB,
+    at 8 bits, so a 16-bit reading of such a file would have the wrong tones."""
+    if im.format == "TIFF":
+        how = tiff_layout(im.tag_v2)
+    elif im.format == "PNG" and png_raw_mode(im).startswith(PNG_MODES) and "transparency" not in im.info:
+        how = "imagecodecs"  # (a 16-bit colour key is left to Pillow, which makes it an alpha plane)
+    else:
         return None
+    # the file must still be there to read: not decoded by a caller's load()
+    return how if getattr(im, "fp", None) is not None else None
+
+
+def samples(im: Image.Image) -> np.ndarray | None:
+    """The samples, (H, W, C) as stored (not yet turned upright), of an opened image that
+    :func:`reader` gives a reader; None when that is imagecodecs and the [deep] extra is missing.
+    Raises :class:`CorruptData`."""
     if im.format == "TIFF":
         return tiff_samples(im.tag_v2, im.fp)
     codecs = imagecodecs()
@@ -53,21 +62,6 @@ def samples(im: Image.Image, foreign_profile: bool) -> np.ndarray | None:
     if pixels.dtype != np.uint16 or pixels.shape[:2] != im.size[::-1]:
         return None
     return np.ascontiguousarray(pixels)
-
-
-def reader(im: Image.Image, foreign_profile: bool) -> str | None:
-    """What reads an opened image's 16-bit colour (or grey+alpha) samples at 16 bits: "strips"
-    (colorcli's own TIFF reader), "imagecodecs", or None where Pillow's 8-bit reading is all
-    there is."""
-    if im.format == "TIFF":
-        how = tiff_layout(im.tag_v2)
-    elif im.format == "PNG" and png_raw_mode(im).startswith(PNG_MODES) and "transparency" not in im.info:
-        how = "imagecodecs"  # (a 16-bit colour key is left to Pillow, which makes it an alpha plane)
-    else:
-        return None
-    # the file must still be there to read (not decoded by a caller's load()), and in sRGB:
-    # Pillow converts another colour profile, at 8 bits
-    return None if foreign_profile or getattr(im, "fp", None) is None else how
 
 
 def imagecodecs() -> Any:

@@ -312,9 +312,14 @@ def from_pil(im: Image.Image) -> Picture:
     # a TIFF's samples and sub-directories are read from the file, which upright() may close by
     # decoding it; and what is lost before getexif() and upright(), which may decode a PNG
     icc = im.info.get("icc_profile")
-    foreign = _foreign_profile(icc) is not None
-    stored = deep.samples(im, foreign)
-    notes = _what_is_lost(im, full_depth=stored is not None, foreign_profile=foreign)
+    how = deep.reader(im)
+    if how is not None and _foreign_profile(icc) is not None:
+        how = None  # Pillow converts another colour profile to sRGB, at 8 bits: right tones first
+    try:
+        stored = deep.samples(im) if how else None
+    except deep.CorruptData as exc:  # an ImageError also where an API caller opened the image
+        raise ImageError(_describe(exc)) from None
+    notes = _what_is_lost(im, full_depth=stored is not None, reader=how)
     exif = im.getexif()
     turned_by = exif.get(_ORIENTATION, 1)
     exif_bytes = _exif_of_tiff(im.tag_v2, exif) if im.format == "TIFF" else None
@@ -410,7 +415,7 @@ def _photoshop_resource(resource: int, data: bytes) -> bytes:
     return b"8BIM" + struct.pack(">HHI", resource, 0, len(data)) + data + b"\x00" * (len(data) % 2)
 
 
-def _what_is_lost(im: Image.Image, full_depth: bool, foreign_profile: bool) -> tuple[str, ...]:
+def _what_is_lost(im: Image.Image, full_depth: bool, reader: str | None) -> tuple[str, ...]:
     notes = []
     frames = getattr(im, "n_frames", 1)
     if frames > 1:
@@ -426,7 +431,7 @@ def _what_is_lost(im: Image.Image, full_depth: bool, foreign_profile: bool) -> t
         sixteen = im.mode.startswith("RGB") and isinstance(bits, tuple) and max(bits) > 8
     if sixteen:
         kind = "grey+alpha" if raw.startswith("LA") else "colour"
-        missing = deep.reader(im, foreign_profile) == "imagecodecs" and deep.imagecodecs() is None
+        missing = reader == "imagecodecs" and deep.imagecodecs() is None
         hint = "; pip install 'colorcli[deep]' reads it at 16" if missing else ""
         notes.append(f"16-bit {kind} file: read and written at 8 bits per channel{hint}")
     return tuple(notes)

@@ -436,6 +436,8 @@ def test_a_corrupt_lzw_scan_is_an_image_error(tmp_path: Path) -> None:
     (tmp_path / "scan.tif").write_bytes(bytes(data))
     with pytest.raises(imageio.ImageError, match="corrupt"):
         imageio.load(tmp_path / "scan.tif")
+    with Image.open(tmp_path / "scan.tif") as im, pytest.raises(imageio.ImageError, match="corrupt"):
+        imageio.from_pil(im)  # an API caller's image: the same error
 
 
 XMP = b"<x:xmpmeta"

@@ -216,10 +216,8 @@ def _unopened_tiff(source: str | Path | BinaryIO, max_megapixels: float) -> Pict
             raise ImageError("not an image Pillow can read (unknown format, empty or corrupt file)")
         how = deep.tiff_layout(tags)
         if how is None:
-            raise ImageError(
-                f"a TIFF of {_layout_name(tags)}, which Pillow cannot decode: save it in another layout "
-                "(without the alpha, or at 8 bits per sample) or as PNG"
-            )
+            layout = _layout_name(tags)
+            raise ImageError(f"a TIFF of {layout}, which Pillow cannot decode: {_resave_hint(tags)}")
         if how == "imagecodecs" and deep.imagecodecs() is None:
             layout = _layout_name(tags)
             raise ImageError(f"an LZW or tiled TIFF of {layout}: pip install 'colorcli[deep]' reads it")
@@ -265,12 +263,24 @@ _PHOTOMETRIC_NAMES = {0: "grey", 1: "grey", 2: "RGB", 3: "palette", 5: "CMYK", 6
 
 def _layout_name(tags: TiffImagePlugin.ImageFileDirectory_v2) -> str:
     """What a TIFF holds, as "16-bit grey with alpha"."""
-    bits = tags.get(258, (1,))
-    bits = bits if isinstance(bits, tuple) else (bits,)
+    bits = _values(tags.get(258, 1))
     kind = _PHOTOMETRIC_NAMES.get(tags.get(262), f"photometric {tags.get(262)}")
     depth = f"{bits[0]}-bit" if len(set(bits)) == 1 else "-".join(map(str, bits)) + "-bit"
-    extra = " with alpha" if 338 in tags else ""
+    extras = _values(tags.get(338, ()))
+    extra = "" if not extras else " with alpha" if set(extras) <= {1, 2} else " with an extra channel"
     return f"{depth} {kind}{extra}"
+
+
+def _resave_hint(tags: TiffImagePlugin.ImageFileDirectory_v2) -> str:
+    integers = set(_values(tags.get(258, 1))) <= {8, 16} and set(_values(tags.get(339, 1))) == {1}
+    if 338 in tags and integers:  # an extra channel that is no transparency, or premultiplied
+        return "save it without its extra channel, or with it as transparency, or as PNG"
+    return "save it with 8- or 16-bit unsigned integer samples, or as PNG"
+
+
+def _values(value: Any) -> tuple[Any, ...]:
+    """A TIFF tag's values as a tuple: Pillow gives a tag of one value as that value."""
+    return value if isinstance(value, tuple) else (value,)
 
 
 def _tiff_dpi(tags: TiffImagePlugin.ImageFileDirectory_v2) -> tuple[float, float] | None:

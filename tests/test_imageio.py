@@ -511,11 +511,15 @@ def test_a_grey_alpha_tiff_cut_short_is_a_clear_error(tmp_path: Path) -> None:
 def test_a_tiff_pillow_cannot_decode_says_what_it_holds(tmp_path: Path) -> None:
     grey32 = _scan48()[..., 0].astype(np.float32) / 65535
     tifffile.imwrite(tmp_path / "la32.tif", np.dstack([grey32, grey32]), extrasamples="unassalpha")
-    said = "a TIFF of 32-bit grey with alpha, which Pillow cannot decode: save it in another layout"
+    said = "a TIFF of 32-bit grey with alpha, which Pillow cannot decode: save it with 8- or 16-bit unsigned"
     with pytest.raises(imageio.ImageError, match=said):
         imageio.load(tmp_path / "la32.tif")
     with pytest.raises(imageio.ImageError, match=said):  # piped in
         imageio.load(io.BytesIO((tmp_path / "la32.tif").read_bytes()))
+    # an extra channel that is not transparency: the hint is about the channel, not the depth
+    tifffile.imwrite(tmp_path / "extra.tif", np.dstack([_scan48()[..., 0]] * 2), extrasamples="unspecified")
+    with pytest.raises(imageio.ImageError, match=r"grey with an extra channel, .* without its extra channel"):
+        imageio.load(tmp_path / "extra.tif")
     # a directory cut short names no layout it cannot vouch for
     (tmp_path / "cut.tif").write_bytes((tmp_path / "la32.tif").read_bytes()[:20])
     with pytest.raises(imageio.ImageError, match="not an image Pillow can read"):

@@ -1,30 +1,26 @@
 """The GAN training loop: losses, the paper's per-epoch metrics, checkpoints, resume, DDP.
 
 Launched by ``colorcli train`` (one process) or ``torchrun -m colorcli train`` (DDP: gloo on
-CPU, nccl on CUDA; only rank 0 writes files).
+CPU, nccl on CUDA; only rank 0 writes files). Ranks, devices and stops: :mod:`colorcli.processes`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import math
 import os
-import signal
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from colorcli import __version__, checkpoint, color, data, rebalance
+from colorcli import __version__, checkpoint, color, data, processes, rebalance
 from colorcli.atomic import write_atomic
 from colorcli.models import colour_classes, registry
 from colorcli.train_config import ConfigError, TrainConfig
@@ -110,144 +106,6 @@ def psnr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return -10.0 * torch.log10(mse)
 
 
-class Distributed:
-    """Rank, world size and reductions; a single process is world size 1."""
-
-    def __init__(self, device: torch.device) -> None:
-        self.world = int(os.environ.get("WORLD_SIZE", "1"))
-        self.rank = int(os.environ.get("RANK", "0"))
-        if self.world > 1 and not torch.distributed.is_initialized():
-            backend = "nccl" if device.type == "cuda" else "gloo"
-            if device.type == "cuda":  # where NCCL's collectives of Python objects put their bytes
-                torch.cuda.set_device(device)
-            torch.distributed.init_process_group(backend)
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-    def sum(self, t: torch.Tensor) -> torch.Tensor:
-        if self.world > 1:
-            torch.distributed.all_reduce(t)
-        return t
-
-    def barrier(self) -> None:
-        if self.world > 1:
-            torch.distributed.barrier()
-
-    def gather(self, obj: Any) -> list[Any]:
-        """Every rank's ``obj``, in rank order (on every rank)."""
-        if self.world == 1:
-            return [obj]
-        gathered: list[Any] = [None] * self.world
-        torch.distributed.all_gather_object(gathered, obj)
-        return gathered
-
-    def close(self) -> None:
-        if self.world > 1 and torch.distributed.is_initialized():
-            torch.distributed.destroy_process_group()
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError("--device cuda: PyTorch sees no CUDA GPU here; use --device cpu")
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-    if name != "cpu":
-        raise ConfigError(f"unknown device {name!r}; use auto, cpu or cuda")
-    return torch.device("cpu")
-
-
-def pick_precision(name: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype, or None for plain fp32."""
-    if name == "auto":
-        if device.type == "cuda":
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.bfloat16 if _cpu_has_bf16() else None
-    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[name]
-
-
-def _cpu_has_bf16() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return any(f in flags for f in ("avx512_bf16", "amx_bf16"))
-
-
-def _leave_sigterm_to_parent(worker_id: int) -> None:
-    """Data workers survive their first SIGTERM: the training process stops them itself after
-    its clean stop. A SIGTERM to the whole process group (Slurm's ``scancel``) would otherwise
-    kill them first and turn that stop into a DataLoader crash. A second one ends a worker: it
-    is what a worker that has not stopped by itself gets from the DataLoader's shutdown and at
-    interpreter exit (``Process.terminate``), and one that ignored it kept the training process
-    waiting for it at exit."""
-    signal.signal(signal.SIGTERM, _survive_first_sigterm)
-    if hasattr(signal, "pthread_sigmask"):
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
-
-
-def _survive_first_sigterm(signum: int, frame: FrameType | None) -> None:
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
-def _ignore_lost_parent(kind: type[BaseException], value: BaseException, tb: Any) -> None:
-    """A data worker's excepthook. The training process fetches each batch's shared memory from
-    the worker over a socket (multiprocessing's resource sharer); stopped halfway through one,
-    it left the worker's sharer thread printing a ConnectionResetError traceback after the clean
-    stop message. Nobody is left to tell; anything else is reported as usual."""
-    if not issubclass(kind, ConnectionError):
-        sys.__excepthook__(kind, value, tb)
-
-
-def _init_worker(worker_id: int) -> None:
-    _leave_sigterm_to_parent(worker_id)
-    sys.excepthook = _ignore_lost_parent
-
-
-# the stops a run honours cleanly: SIGTERM (Slurm, Kubernetes) and SIGINT (Ctrl-C)
-_STOPS = (signal.SIGTERM, signal.SIGINT)
-
-
-@contextlib.contextmanager
-def _stops_deferred() -> Iterator[None]:
-    """Lets the epoch's files (checkpoints, metrics line, samples) be written whole before a
-    stop takes effect: one that arrives meanwhile is noted and raised again afterwards.
-    Stopped inside ``torch.save``, the run reported a zip-writer error instead of a clean stop;
-    stopped between its files, it named an epoch its checkpoint did not hold."""
-    if threading.current_thread() is not threading.main_thread():  # only it may set handlers
-        yield
-        return
-    caught: list[int] = []
-    previous = {stop: signal.signal(stop, lambda signum, frame: caught.append(signum)) for stop in _STOPS}
-    try:
-        yield
-    finally:
-        for stop, handler in previous.items():
-            signal.signal(stop, handler)
-        if caught:
-            signal.raise_signal(caught[0])
-
-
-@contextlib.contextmanager
-def _stops_held() -> Iterator[None]:
-    """Holds SIGTERM and SIGINT back while data workers start. A handler's exception raised
-    inside ``os.fork`` is lost there (the run went on to its end), and a worker forked inside
-    the window inherits the block, so a signal to the process group cannot kill it before it has
-    set itself up; the training process gets its own copy as soon as the block lifts, and stops
-    its workers itself."""
-    if not hasattr(signal, "pthread_sigmask"):  # Windows: no process groups to signal anyway
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, set(_STOPS))
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-
-
 def _trim_metrics(path: Path, epoch: int) -> None:
     """Drops the lines of epochs after ``epoch`` (the checkpoint's): a run stopped after writing
     an epoch's line but before its checkpoint trains that epoch again, and must not list it twice."""
@@ -314,7 +172,7 @@ class Metrics:
             self.sums[i] += values[name] * n
         self.sums[-1] += n
 
-    def result(self, dist: Distributed, device: torch.device) -> dict[str, float]:
+    def result(self, dist: processes.Distributed, device: torch.device) -> dict[str, float]:
         sums = dist.sum(self.sums.to(device)).cpu()
         n = max(sums[-1].item(), 1.0)
         return {name: round(sums[i].item() / n, 6) for i, name in enumerate(self.names)}
@@ -353,9 +211,9 @@ class Trainer:
         _validate(cfg)
         self.cfg = cfg
         self.run_dir = Path(cfg.out)
-        self.device = pick_device(cfg.device)
-        self.dist = Distributed(self.device)
-        self.amp = pick_precision(cfg.precision, self.device)
+        self.device = processes.pick_device(cfg.device)
+        self.dist = processes.Distributed(self.device)
+        self.amp = processes.pick_precision(cfg.precision, self.device)
         # under torchrun every rank would otherwise repeat each message (skipped images, data)
         self.log = log if log is not None else (_to_stderr if self.dist.main else _to_nowhere)
         torch.manual_seed(cfg.seed + self.dist.rank)
@@ -552,9 +410,9 @@ class Trainer:
             batch_size=self.cfg.batch_size,
             num_workers=self.cfg.workers,
             generator=torch.Generator(),
-            worker_init_fn=_init_worker,
+            worker_init_fn=processes.init_worker,
         )
-        with _stops_held():
+        with processes.stops_held():
             batches = iter(loader)
         with torch.no_grad():
             return rebalance.ColourRarity.from_batches(
@@ -799,7 +657,7 @@ class Trainer:
             sampler=sampler,
             generator=gen,
             num_workers=self.cfg.workers,
-            worker_init_fn=_init_worker,
+            worker_init_fn=processes.init_worker,
             pin_memory=self.device.type == "cuda",
             drop_last=train and images >= self.cfg.batch_size,
             persistent_workers=False,
@@ -816,7 +674,7 @@ class Trainer:
         task = progress.start(
             f"epoch {self.epoch + 1}/{self.cfg.epochs} {'train' if train else 'val'}", len(loader)
         )
-        with _stops_held():
+        with processes.stops_held():
             batches = iter(loader)
         not_numbers = 0  # steps in a row: fp16 overflows now and then, a diverged run every time
         for batch in batches:
@@ -899,7 +757,7 @@ class Trainer:
         # in this order, so that a run killed at any point resumes consistent: a best.pt newer
         # than last.pt is rewritten when that epoch is trained again, and metrics lines past
         # last.pt's epoch are dropped on resume (_trim_metrics)
-        with _stops_deferred():
+        with processes.stops_deferred():
             improved = record["val"]["gen_l1"] < self.best_val_l1
             if improved:
                 self.best_val_l1 = record["val"]["gen_l1"]

@@ -24,16 +24,9 @@ from colorcli import trainer as trainer_module
 from colorcli.commands.train import _settings
 from colorcli.data import DataError
 from colorcli.models import ARCHITECTURES
+from colorcli.processes import leave_sigterm_to_parent, stops_deferred, stops_held
 from colorcli.train_config import ConfigError, TrainConfig
-from colorcli.trainer import (
-    Diverged,
-    Trainer,
-    _at_chroma_of,
-    _leave_sigterm_to_parent,
-    _stops_deferred,
-    _stops_held,
-    _trim_metrics,
-)
+from colorcli.trainer import Diverged, Trainer, _at_chroma_of, _trim_metrics
 
 TINY_FLAGS = ["--width", "4", "--depth", "2", "--disc-width", "4", "--image-size", "32", "--batch-size", "4"]
 
@@ -545,7 +538,7 @@ def test_a_stop_while_the_epoch_is_written_waits_for_the_writing(stop_signal):
     previous = signal.signal(stop_signal, stop)
     written = []
     try:
-        with pytest.raises(Stop), _stops_deferred():
+        with pytest.raises(Stop), stops_deferred():
             os.kill(os.getpid(), stop_signal)
             time.sleep(0.05)  # where the handler would have run
             written.append("checkpoint")
@@ -632,11 +625,11 @@ def test_a_sigterm_while_the_last_epoch_is_saved_is_a_finished_run(tmp_path, fol
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
 def test_a_worker_started_while_stops_are_held_survives_an_early_stop(stop_signal):
     # the window a process-group signal can hit: a data worker forked but not yet initialised
-    with _stops_held():
+    with stops_held():
         pid = os.fork()
         if pid == 0:
             time.sleep(0.2)
-            _leave_sigterm_to_parent(0)
+            leave_sigterm_to_parent(0)
             os._exit(0)
         os.kill(pid, stop_signal)
     _, status = os.waitpid(pid, 0)
@@ -646,8 +639,8 @@ def test_a_worker_started_while_stops_are_held_survives_an_early_stop(stop_signa
 WORKER_HOOK_SCRIPT = textwrap.dedent(
     """
     import sys
-    from colorcli.trainer import _init_worker
-    _init_worker(0)
+    from colorcli.processes import init_worker
+    init_worker(0)
     for error in (ConnectionResetError("peer gone"), BrokenPipeError("pipe gone"), ValueError("real bug")):
         try:
             raise error
@@ -670,7 +663,7 @@ def test_a_worker_the_training_process_terminates_still_dies():
     # the first SIGTERM (the process group's) is survived, the second (Process.terminate) is not
     pid = os.fork()
     if pid == 0:
-        _leave_sigterm_to_parent(0)
+        leave_sigterm_to_parent(0)
         for _ in range(100):
             time.sleep(0.05)
         os._exit(0)

@@ -680,7 +680,7 @@ class Trainer:
         for batch in batches:
             images, labels = batch if dataset.labels is not None else (batch, None)
             values = self._batch(images, train, labels)
-            not_numbers = 0 if _numbers(values) else not_numbers + 1
+            not_numbers = 0 if self._all_numbers(values) else not_numbers + 1
             if not_numbers == DIVERGED_STEPS:
                 raise Diverged(self._diverged(f"for {not_numbers} steps in a row"))
             metrics.add(images.shape[0], **values)
@@ -725,6 +725,15 @@ class Trainer:
         # checkpoint aborted in about 1 run in 4 ("terminate called without an active exception")
         self.dist.barrier()
         return last
+
+    def _all_numbers(self, values: dict[str, float]) -> bool:
+        """Whether every rank's losses of this step are numbers. Decided together: a rank whose
+        own batch went wrong is a step ahead of the others, whose weights its gradients reach
+        only through the next all-reduce, and stopping alone it left them to fail in that one."""
+        if self.dist.world == 1:
+            return _numbers(values)
+        bad = torch.tensor([0.0 if _numbers(values) else 1.0], device=self.device)
+        return self.dist.sum(bad).item() == 0
 
     def _diverged(self, where: str) -> str:
         kept = (

@@ -709,19 +709,18 @@ DDP_SCRIPT = textwrap.dedent(
 )
 
 
-def test_ddp_two_gloo_processes_agree(folder, tmp_path, monkeypatch):
-    script = tmp_path / "ddp.py"
-    script.write_text(DDP_SCRIPT)
-    out = tmp_path / "run"
+def torchrun(script: str, folder: Path, out: Path, port: int) -> subprocess.CompletedProcess[str]:
+    """``script`` run as two gloo ranks, with the data ``folder`` and the run folder ``out``."""
+    (out.parent / "ddp.py").write_text(script)
     out.mkdir()
-    proc = subprocess.run(
+    return subprocess.run(
         [
             sys.executable,
             "-m",
             "torch.distributed.run",
             "--nproc_per_node=2",
-            "--master_port=29533",
-            str(script),
+            f"--master_port={port}",
+            str(out.parent / "ddp.py"),
             str(folder),
             str(out),
         ],
@@ -730,6 +729,11 @@ def test_ddp_two_gloo_processes_agree(folder, tmp_path, monkeypatch):
         timeout=300,
         env={**os.environ, "OMP_NUM_THREADS": "1"},
     )
+
+
+def test_ddp_two_gloo_processes_agree(folder, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    proc = torchrun(DDP_SCRIPT, folder, out, port=29533)
     assert proc.returncode == 0, proc.stderr[-2000:]
     a = torch.load(out / "rank0.pt", weights_only=True)
     b = torch.load(out / "rank1.pt", weights_only=True)
@@ -747,6 +751,41 @@ def test_ddp_two_gloo_processes_agree(folder, tmp_path, monkeypatch):
     assert torch.equal(torch.get_rng_state(), saved[1])
     fresh = Trainer(tiny_config(folder, tmp_path / "x"), log=lambda m: None)
     assert any(not torch.equal(v, fresh.gen.state_dict()[k]) for k, v in a.items())
+
+
+DDP_DIVERGING_SCRIPT = textwrap.dedent(
+    """
+    import os, sys, torch
+    from colorcli import trainer as trainer_module
+    from colorcli.trainer import Diverged, TrainConfig, Trainer
+    trainer_module.DIVERGED_STEPS = 2
+    cfg = TrainConfig(arch="unet-sn", data=[sys.argv[1]], out=sys.argv[2], epochs=1, batch_size=1,
+                      image_size=32, precision="fp32", workers=0,
+                      generator_args={"width": 4, "depth": 2}, discriminator_args={"width": 4})
+    trainer = Trainer(cfg, log=lambda m: None)
+    rank = os.environ["RANK"]
+    if rank == "1":  # its first batch goes wrong; rank 0's weights follow a step later
+        batch, steps = trainer._batch, []
+        def poisoned(images, train, labels=None):
+            steps.append(train)
+            return batch(images * float("nan") if len(steps) == 1 else images, train, labels)
+        trainer._batch = poisoned
+    try:
+        trainer.fit()
+    except Diverged as exc:
+        open(os.path.join(sys.argv[2], f"diverged{rank}.txt"), "w").write(str(exc))
+    trainer.close()
+    """
+)
+
+
+def test_ddp_ranks_stop_together_when_one_rank_diverges(folder, tmp_path):
+    out = tmp_path / "run"
+    proc = torchrun(DDP_DIVERGING_SCRIPT, folder, out, port=29534)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    for rank in (0, 1):  # both at the same step, rank 0 a step after its own losses went wrong
+        said = (out / f"diverged{rank}.txt").read_text()
+        assert "not numbers for 2 steps in a row in epoch 1" in said, rank
 
 
 @pytest.mark.parametrize(

@@ -272,10 +272,11 @@ def _layout_name(tags: TiffImagePlugin.ImageFileDirectory_v2) -> str:
 
 
 def _resave_hint(tags: TiffImagePlugin.ImageFileDirectory_v2) -> str:
-    integers = set(_values(tags.get(258, 1))) <= {8, 16} and set(_values(tags.get(339, 1))) == {1}
-    if 338 in tags and integers:  # an extra channel that is no transparency, or premultiplied
+    if not set(_values(tags.get(258, 1))) <= {8, 16} or set(_values(tags.get(339, 1))) != {1}:
+        return "save it with 8- or 16-bit unsigned integer samples, or as PNG"
+    if 338 in tags:  # an extra channel that is no transparency, or premultiplied
         return "save it without its extra channel, or with it as transparency, or as PNG"
-    return "save it with 8- or 16-bit unsigned integer samples, or as PNG"
+    return "save it in grey or RGB, or as PNG"
 
 
 def _values(value: Any) -> tuple[Any, ...]:

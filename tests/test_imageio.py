@@ -520,6 +520,11 @@ def test_a_tiff_pillow_cannot_decode_says_what_it_holds(tmp_path: Path) -> None:
     tifffile.imwrite(tmp_path / "extra.tif", np.dstack([_scan48()[..., 0]] * 2), extrasamples="unspecified")
     with pytest.raises(imageio.ImageError, match=r"grey with an extra channel, .* without its extra channel"):
         imageio.load(tmp_path / "extra.tif")
+    # at a depth Pillow reads, in a colour space it does not: the hint is about the colour space
+    lab = np.zeros((48, 64, 3), np.uint16)
+    tifffile.imwrite(tmp_path / "lab.tif", lab, photometric="cielab")
+    with pytest.raises(imageio.ImageError, match=r"16-bit CIELAB, .*: save it in grey or RGB, or as PNG"):
+        imageio.load(tmp_path / "lab.tif")
     # a directory cut short names no layout it cannot vouch for
     (tmp_path / "cut.tif").write_bytes((tmp_path / "la32.tif").read_bytes()[:20])
     with pytest.raises(imageio.ImageError, match="not an image Pillow can read"):

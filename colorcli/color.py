@@ -165,6 +165,14 @@ def grey_to_lightness(grey: np.ndarray) -> np.ndarray:
     return np.where(y > _EPS, 116.0 * np.cbrt(y) - 16.0, KAPPA * y).astype(np.float32)
 
 
+def lightness_to_grey(lightness: np.ndarray) -> np.ndarray:
+    """The grey sRGB value in [0, 1] (R = G = B) of CIE L in [0, 100]: the inverse of
+    :func:`grey_to_lightness`, for files that store L itself (CIELAB TIFF)."""
+    lightness = np.clip(np.asarray(lightness, dtype=np.float32), 0.0, 100.0)
+    y = np.where(lightness > KAPPA * _EPS, ((lightness + 16.0) / 116.0) ** 3, lightness / KAPPA)
+    return linear_to_srgb(y).astype(np.float32)
+
+
 def lab_to_linear_in_gamut(lightness: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Lab (L, a, b broadcast together) -> linear sRGB (..., 3) in [0, 1], keeping L exactly.
 

@@ -2,10 +2,11 @@
 
 Pillow has no 16-bit colour or grey+alpha mode: it decodes a scanner's 48-bit TIFF and 16-bit
 colour and grey+alpha PNG at 8 bits, and does not open a 16-bit grey+alpha TIFF (Photoshop's
-grey with transparency) at all. TIFF samples in strips, uncompressed (what scanners write by
-default) or deflated (Photoshop's "ZIP"), are read by a small reader of colorcli's own; PNG,
-LZW-compressed and tiled TIFF by imagecodecs, the [deep] extra, when it is installed. This module
-returns samples as stored; turning them upright and keeping the metadata is :mod:`imageio`'s.
+grey with transparency) or a 16-bit CIELAB one at all. TIFF samples in strips, uncompressed
+(what scanners write by default) or deflated (Photoshop's "ZIP"), are read by a small reader of
+colorcli's own; PNG, LZW-compressed and tiled TIFF by imagecodecs, the [deep] extra, when it is
+installed. This module returns samples as stored; turning them upright and into grey, and
+keeping the metadata, is :mod:`imageio`'s.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from PIL import Image, TiffImagePlugin
 
 _OWN_COMPRESSIONS = (1, 8, 32946)  # none, and deflate (Adobe's code and the old one)
 PNG_MODES = ("RGB;16", "RGBA;16", "LA;16")
-_GREY_PHOTOMETRICS = (0, 1)  # MinIsWhite, MinIsBlack
-_RGB_PHOTOMETRIC = 2
+LAB_PHOTOMETRICS = (8, 9)  # CIELAB, ICCLab: L first, 0..65535 for 0..100 at 16 bits
+# the colour spaces read, by samples a pixel: grey (MinIsWhite, MinIsBlack) + alpha; RGB or
+# CIELAB; RGB + alpha
+_PHOTOMETRICS = {2: (0, 1), 3: (2, *LAB_PHOTOMETRICS), 4: (2,)}
 _UNASSOCIATED_ALPHA = (2,)  # the one extra sample Pillow reads as alpha (LA, RGBA)
 
 
@@ -78,20 +81,26 @@ def png_raw_mode(im: Image.Image) -> str:
 
 
 def tiff_layout(tags: TiffImagePlugin.ImageFileDirectory_v2) -> str | None:
-    """How a TIFF holds 16-bit RGB(A) or grey+alpha: "strips" where colorcli's own reader takes
-    it (unsigned samples in strips, interleaved or one plane per sample, uncompressed or
-    deflated), "imagecodecs" where only that reads it (LZW, tiled), None if it holds neither."""
+    """How a TIFF holds 16-bit RGB(A), CIELAB (8-bit too) or grey+alpha: "strips" where
+    colorcli's own reader takes it (unsigned samples in strips, interleaved or one plane per
+    sample, uncompressed or deflated), "imagecodecs" where only that reads it (LZW, tiled), None
+    if it holds none."""
     bits = tags.get(258)
     count = len(bits) if isinstance(bits, tuple) else 0
     extra = tags.get(338, _UNASSOCIATED_ALPHA if count == 4 else ())
     alpha = count in (2, 4)
+    formats = tags.get(339, 1)
+    formats = formats if isinstance(formats, tuple) else (formats,) * count
+    lab = tags.get(262) in LAB_PHOTOMETRICS
+    depths = ({8}, {16}) if lab else ({16},)  # 8-bit: only Lab, where Pillow misses ICCLab
     if (
-        count not in (2, 3, 4)
-        or set(bits) != {16}
+        count not in _PHOTOMETRICS
+        or set(bits) not in depths
         or tuple(extra if isinstance(extra, tuple) else (extra,)) != (_UNASSOCIATED_ALPHA if alpha else ())
-        or tags.get(262) not in (_GREY_PHOTOMETRICS if count == 2 else (_RGB_PHOTOMETRIC,))
+        or tags.get(262) not in _PHOTOMETRICS[count]
         or tags.get(284, 1) not in (1, 2)  # interleaved, or one plane per sample
-        or tags.get(339, 1) not in (1, (1,) * count)  # unsigned integers
+        # unsigned integers (of CIELAB only L is used: its a,b may be signed)
+        or set(formats[:1] if lab else formats) != {1}
     ):
         return None
     own = (
@@ -120,15 +129,19 @@ def tiff_samples(tags: TiffImagePlugin.ImageFileDirectory_v2, fp: BinaryIO) -> n
         pixels = np.moveaxis(pixels, 0, 2)
     if pixels.ndim == 2:
         pixels = pixels[..., None]
-    if pixels.dtype != np.uint16 or pixels.shape[:2] != (tags[257], tags[256]):
+    if pixels.dtype != _dtype(tags) or pixels.shape[:2] != (tags[257], tags[256]):
         return None
     return np.ascontiguousarray(pixels)
 
 
+def _dtype(tags: TiffImagePlugin.ImageFileDirectory_v2) -> type[np.unsignedinteger]:
+    return np.uint8 if tags[258][0] == 8 else np.uint16
+
+
 def _tiff_strips(tags: TiffImagePlugin.ImageFileDirectory_v2, fp: BinaryIO) -> np.ndarray | None:
-    count = len(tags[258])
+    count, dtype = len(tags[258]), _dtype(tags)
     width, height = tags[256], tags[257]
-    size = width * height * count * 2
+    size = width * height * count * np.dtype(dtype).itemsize
     offsets, counts = tags.get(273), tags.get(279)
     if not offsets or not counts or len(offsets) != len(counts):
         return None
@@ -152,11 +165,11 @@ def _tiff_strips(tags: TiffImagePlugin.ImageFileDirectory_v2, fp: BinaryIO) -> n
     if filled < size:
         raise CorruptData(f"{filled} of {size} bytes of samples")
     order = "<" if tags.prefix == b"II" else ">"
-    pixels = np.frombuffer(stored, dtype=f"{order}u2").astype(np.uint16, copy=False)
+    pixels = np.frombuffer(stored, dtype=np.dtype(dtype).newbyteorder(order)).astype(dtype, copy=False)
     planar = tags.get(284, 1) == 2
     pixels = pixels.reshape((count, height, width) if planar else (height, width, count))
     if tags.get(317, 1) == 2:  # each sample stored as its difference from its left neighbour's
-        np.cumsum(pixels, axis=2 if planar else 1, dtype=np.uint16, out=pixels)
+        np.cumsum(pixels, axis=2 if planar else 1, dtype=dtype, out=pixels)
     return np.ascontiguousarray(pixels.transpose(1, 2, 0)) if planar else pixels
 
 

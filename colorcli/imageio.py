@@ -31,7 +31,7 @@ from typing import Any, BinaryIO
 import numpy as np
 from PIL import Image, ImageOps, TiffImagePlugin, UnidentifiedImageError
 
-from colorcli import deep, render
+from colorcli import color, deep, render
 
 try:  # HEIC/HEIF, phones' format: read when the [heif] extra (pillow-heif) is installed
     from pillow_heif import register_heif_opener
@@ -203,13 +203,11 @@ def _heif_without_plugin(source: str | Path | BinaryIO) -> bool:
     return not HEIF_READABLE and named and Path(source).suffix.lower() in _HEIF_SUFFIXES
 
 
-_PHOTOMETRIC_NAMES = {0: "grey", 1: "grey", 2: "RGB", 3: "palette", 5: "CMYK", 6: "YCbCr", 8: "CIELAB"}
-
-
 def _unopened_tiff(source: str | Path | BinaryIO, max_megapixels: float) -> Picture:
     """A file Pillow does not open that is a 16-bit grey+alpha TIFF (Photoshop's grey with
-    transparency): its samples read at 16 bits, its metadata kept as :func:`from_pil` keeps a
-    TIFF's. Any other such file is an :class:`ImageError` that says what it holds."""
+    transparency) or a 16-bit CIELAB one: its samples read at 16 bits, its metadata kept as
+    :func:`from_pil` keeps a TIFF's. Any other such file is an :class:`ImageError` that says
+    what it holds and how to save it."""
     with open(source, "rb") if isinstance(source, str | Path) else contextlib.nullcontext(source) as fh:
         tags = _first_directory(fh)
         if tags is None:
@@ -232,9 +230,7 @@ def _unopened_tiff(source: str | Path | BinaryIO, max_megapixels: float) -> Pict
     info = {"dpi": _tiff_dpi(tags), "xmp": tags.get(_XMP_TIFF_TAG), "icc_profile": tags.get(_ICC_TIFF_TAG)}
     info = {k: v for k, v in info.items() if v is not None}
     turned_by = tags.get(_ORIENTATION, 1)
-    grey, alpha = _deep_planes(stored, turned_by)
-    if tags.get(262) == 0:
-        grey = 65535 - grey  # MinIsWhite
+    grey, alpha = _deep_planes(stored, turned_by, tags.get(262))
     notes = ("multi-frame file: only the first frame was coloured",) if tags.next else ()
     keep = _kept_info(info, turned_by) | _tiff_iptc(tags)
     return Picture(grey, alpha, "tiff", exif_bytes, keep, notes + _profile_notes(grey, info))
@@ -258,7 +254,16 @@ def _first_directory(fh: BinaryIO) -> TiffImagePlugin.ImageFileDirectory_v2 | No
     return directory if {256, 257, 258, 262} <= set(directory) else None
 
 
-_PHOTOMETRIC_NAMES = {0: "grey", 1: "grey", 2: "RGB", 3: "palette", 5: "CMYK", 6: "YCbCr", 8: "CIELAB"}
+_PHOTOMETRIC_NAMES = {
+    0: "grey",
+    1: "grey",
+    2: "RGB",
+    3: "palette",
+    5: "CMYK",
+    6: "YCbCr",
+    8: "CIELAB",
+    9: "ICC CIELAB",
+}
 
 
 def _layout_name(tags: TiffImagePlugin.ImageFileDirectory_v2) -> str:
@@ -274,7 +279,7 @@ def _layout_name(tags: TiffImagePlugin.ImageFileDirectory_v2) -> str:
 def _resave_hint(tags: TiffImagePlugin.ImageFileDirectory_v2) -> str:
     if not set(_values(tags.get(258, 1))) <= {8, 16} or set(_values(tags.get(339, 1))) != {1}:
         return "save it with 8- or 16-bit unsigned integer samples, or as PNG"
-    if 338 in tags:  # an extra channel that is no transparency, or premultiplied
+    if set(_values(tags.get(338, ()))) - {2}:  # an extra channel that is no (unpremultiplied) alpha
         return "save it without its extra channel, or with it as transparency, or as PNG"
     return "save it in grey or RGB, or as PNG"
 
@@ -335,7 +340,7 @@ def from_pil(im: Image.Image) -> Picture:
     turned_by = exif.get(_ORIENTATION, 1)
     exif_bytes = _exif_of_tiff(im.tag_v2, exif) if im.format == "TIFF" else None
     if stored is not None:
-        grey, alpha = _deep_planes(stored, turned_by)
+        grey, alpha = _deep_planes(stored, turned_by, im.tag_v2.get(262) if im.format == "TIFF" else None)
     else:
         turned = upright(im)
         grey, alpha = _grey_and_alpha(to_srgb(_transparency_as_alpha(turned), icc))
@@ -356,14 +361,30 @@ def from_pil(im: Image.Image) -> Picture:
     return Picture(grey, alpha, _FORMAT_NAMES.get(im.format or "", "png"), exif_bytes, keep, notes)
 
 
-def _deep_planes(stored: np.ndarray, turned_by: int | None) -> tuple[np.ndarray, np.ndarray | None]:
-    """The upright 16-bit grey plane and 8-bit alpha plane of (H, W, C) samples as stored:
-    grey, grey+alpha, RGB or RGBA."""
-    colour = stored.shape[2] >= 3
-    grey = deep.orient(render.luminance16(stored[..., :3]) if colour else stored[..., 0], turned_by)
+def _deep_planes(
+    stored: np.ndarray, turned_by: int | None, photometric: int | None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The upright 16-bit grey plane and 8-bit alpha plane of 16-bit (H, W, C) samples as stored:
+    grey, grey+alpha, RGB, RGBA, or (by a TIFF's ``photometric``) CIELAB, whose grey plane has
+    its samples' depth, 8 or 16 bits."""
+    if photometric in deep.LAB_PHOTOMETRICS:
+        grey = _lightness_grey(stored.dtype.itemsize * 8)[stored[..., 0]]
+    elif stored.shape[2] >= 3:
+        grey = render.luminance16(stored[..., :3])
+    else:
+        grey = 65535 - stored[..., 0] if photometric == 0 else stored[..., 0]  # 0: MinIsWhite
     has_alpha = stored.shape[2] in (2, 4)
     alpha = deep.orient((stored[..., -1] >> 8).astype(np.uint8), turned_by) if has_alpha else None
-    return grey, alpha
+    return deep.orient(grey, turned_by), alpha
+
+
+@functools.lru_cache(maxsize=2)
+def _lightness_grey(bits: int) -> np.ndarray:
+    """The grey value, at ``bits``, of each stored CIE L level (0 to 2**bits - 1 for L 0 to 100),
+    as CIELAB files store it."""
+    top = 2**bits - 1
+    lightness = np.arange(top + 1, dtype=np.float32) * np.float32(100.0 / top)
+    return np.round(color.lightness_to_grey(lightness) * top).astype(np.uint8 if bits == 8 else np.uint16)
 
 
 def _kept_info(info: dict[str, Any], turned_by: int | None) -> dict[str, Any]:
@@ -517,6 +538,8 @@ def _grey_and_alpha(im: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     elif mode in ("CMYK", "YCbCr", "RGBX", "RGBa"):
         im = im.convert("RGBA" if mode == "RGBa" else "RGB")
     mode = im.mode
+    if mode == "LAB":  # an 8-bit CIELAB TIFF: L itself, the rest is colour
+        return _lightness_grey(8)[np.asarray(im)[..., 0]], None
     if mode in ("L", "LA"):
         arr = np.asarray(im)
         return (

@@ -43,6 +43,12 @@ def test_grey_to_lightness_is_l_of_grey_pixels():
     np.testing.assert_allclose(color.grey_to_lightness(grey), expected, atol=0.01)
 
 
+def test_lightness_to_grey_inverts_grey_to_lightness():
+    grey = np.linspace(0, 1, 1001, dtype=np.float32)
+    np.testing.assert_allclose(color.lightness_to_grey(color.grey_to_lightness(grey)), grey, atol=2e-5)
+    assert color.lightness_to_grey(np.array([50.0]))[0] == pytest.approx(0.4663, abs=1e-4)  # sRGB 119
+
+
 def test_normalisation_round_trips_and_bounds_the_gamut():
     assert color.normalise_l(0.0) == -1.0 and color.normalise_l(100.0) == 1.0
     assert color.denormalise_ab(color.normalise_ab(37.5)) == pytest.approx(37.5)

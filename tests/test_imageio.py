@@ -507,6 +507,22 @@ def test_a_grey_alpha_tiff_cut_short_is_a_clear_error(tmp_path: Path) -> None:
         imageio.load(tmp_path / "cut.tif")
 
 
+@pytest.mark.parametrize("bits", [8, 16])
+@pytest.mark.parametrize("photometric", ["cielab", "icclab"])
+def test_a_cielab_tiff_is_read_as_its_own_l(tmp_path: Path, bits: int, photometric: str) -> None:
+    top = 2**bits - 1
+    lightness = np.linspace(0, 100, 48 * 64).reshape(48, 64)
+    stored = np.round(lightness * top / 100).astype(np.uint8 if bits == 8 else np.uint16)
+    tifffile.imwrite(
+        tmp_path / "lab.tif", np.dstack([stored, stored * 0 + 3, stored * 0 + 9]), photometric=photometric
+    )
+    picture = imageio.load(tmp_path / "lab.tif")
+    assert picture.deep == (bits == 16) and picture.alpha is None and picture.notes == ()
+    # the grey whose L is the file's: what colouring keeps
+    read = color.grey_to_lightness(picture.grey / np.float32(top))
+    np.testing.assert_allclose(read, stored * np.float32(100 / top), atol=0.25 if bits == 8 else 0.01)
+
+
 @pytest.mark.filterwarnings("ignore:Corrupt EXIF data")
 def test_a_tiff_pillow_cannot_decode_says_what_it_holds(tmp_path: Path) -> None:
     grey32 = _scan48()[..., 0].astype(np.float32) / 65535
@@ -521,9 +537,9 @@ def test_a_tiff_pillow_cannot_decode_says_what_it_holds(tmp_path: Path) -> None:
     with pytest.raises(imageio.ImageError, match=r"grey with an extra channel, .* without its extra channel"):
         imageio.load(tmp_path / "extra.tif")
     # at a depth Pillow reads, in a colour space it does not: the hint is about the colour space
-    lab = np.zeros((48, 64, 3), np.uint16)
-    tifffile.imwrite(tmp_path / "lab.tif", lab, photometric="cielab")
-    with pytest.raises(imageio.ImageError, match=r"16-bit CIELAB, .*: save it in grey or RGB, or as PNG"):
+    lab = np.zeros((48, 64, 4), np.uint16)
+    tifffile.imwrite(tmp_path / "lab.tif", lab, photometric="cielab", extrasamples="unassalpha")
+    with pytest.raises(imageio.ImageError, match=r"16-bit CIELAB with alpha, .*: save it in grey or RGB, or"):
         imageio.load(tmp_path / "lab.tif")
     # a directory cut short names no layout it cannot vouch for
     (tmp_path / "cut.tif").write_bytes((tmp_path / "la32.tif").read_bytes()[:20])

@@ -205,9 +205,9 @@ def _heif_without_plugin(source: str | Path | BinaryIO) -> bool:
 
 def _unopened_tiff(source: str | Path | BinaryIO, max_megapixels: float) -> Picture:
     """A file Pillow does not open that is a 16-bit grey+alpha TIFF (Photoshop's grey with
-    transparency) or a 16-bit CIELAB one: its samples read at 16 bits, its metadata kept as
-    :func:`from_pil` keeps a TIFF's. Any other such file is an :class:`ImageError` that says
-    what it holds and how to save it."""
+    transparency) or a CIELAB one (16-bit, or 8-bit ICCLab): its samples read at full depth, its
+    metadata kept as :func:`from_pil` keeps a TIFF's. Any other such file is an
+    :class:`ImageError` that says what it holds and how to save it."""
     with open(source, "rb") if isinstance(source, str | Path) else contextlib.nullcontext(source) as fh:
         tags = _first_directory(fh)
         if tags is None:
@@ -364,9 +364,9 @@ def from_pil(im: Image.Image) -> Picture:
 def _deep_planes(
     stored: np.ndarray, turned_by: int | None, photometric: int | None
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """The upright 16-bit grey plane and 8-bit alpha plane of 16-bit (H, W, C) samples as stored:
-    grey, grey+alpha, RGB, RGBA, or (by a TIFF's ``photometric``) CIELAB, whose grey plane has
-    its samples' depth, 8 or 16 bits."""
+    """The upright grey plane and 8-bit alpha plane of (H, W, C) samples as stored: 16-bit grey,
+    grey+alpha, RGB or RGBA, or (by a TIFF's ``photometric``) CIELAB of 8 or 16 bits, whose grey
+    plane keeps that depth."""
     if photometric in deep.LAB_PHOTOMETRICS:
         grey = _lightness_grey(stored.dtype.itemsize * 8)[stored[..., 0]]
     elif stored.shape[2] >= 3:

@@ -32,9 +32,9 @@ class CorruptData(ValueError):
 
 
 def reader(im: Image.Image) -> str | None:
-    """What reads an opened image's 16-bit colour (or grey+alpha) samples at 16 bits: "strips"
-    (colorcli's own TIFF reader), "imagecodecs", or None where Pillow's 8-bit reading is all
-    there is. The caller still checks the colour profile: Pillow converts one other than sRGB,
+    """What reads an opened image's 16-bit colour or grey+alpha samples (or CIELAB ones) at
+    full depth: "strips" (colorcli's own TIFF reader), "imagecodecs", or None where Pillow's
+    reading is all there is. The caller still checks the colour profile: Pillow converts one other than sRGB,
     at 8 bits, so a 16-bit reading of such a file would have the wrong tones."""
     if im.format == "TIFF":
         how = tiff_layout(im.tag_v2)

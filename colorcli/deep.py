@@ -96,7 +96,7 @@ def tiff_layout(tags: TiffImagePlugin.ImageFileDirectory_v2) -> str | None:
     if (
         count not in _PHOTOMETRICS
         or set(bits) not in depths
-        or tuple(extra if isinstance(extra, tuple) else (extra,)) != (_UNASSOCIATED_ALPHA if alpha else ())
+        or tag_values(extra) != (_UNASSOCIATED_ALPHA if alpha else ())
         or tags.get(262) not in _PHOTOMETRICS[count]
         or tags.get(284, 1) not in (1, 2)  # interleaved, or one plane per sample
         # unsigned integers (of CIELAB only L is used: its a,b may be signed)
@@ -109,6 +109,11 @@ def tiff_layout(tags: TiffImagePlugin.ImageFileDirectory_v2) -> str | None:
         and 322 not in tags  # not tiled
     )
     return "strips" if own else "imagecodecs"
+
+
+def tag_values(value: Any) -> tuple[Any, ...]:
+    """A TIFF tag's values as a tuple: Pillow gives a tag of one value as that value."""
+    return value if isinstance(value, tuple) else (value,)
 
 
 def tiff_samples(tags: TiffImagePlugin.ImageFileDirectory_v2, fp: BinaryIO) -> np.ndarray | None:

@@ -212,17 +212,15 @@ def _unopened_tiff(source: str | Path | BinaryIO, max_megapixels: float) -> Pict
         tags = _first_directory(fh)
         if tags is None:
             raise ImageError("not an image Pillow can read (unknown format, empty or corrupt file)")
-        how = deep.tiff_layout(tags)
+        how, layout = deep.tiff_layout(tags), _layout_name(tags)
         if how is None:
-            layout = _layout_name(tags)
             raise ImageError(f"a TIFF of {layout}, which Pillow cannot decode: {_resave_hint(tags)}")
         if how == "imagecodecs" and deep.imagecodecs() is None:
-            layout = _layout_name(tags)
             raise ImageError(f"an LZW or tiled TIFF of {layout}: pip install 'colorcli[deep]' reads it")
         _check_size((tags[256], tags[257]), max_megapixels)
         stored = deep.tiff_samples(tags, fh)
         if stored is None:
-            raise ImageError(f"a TIFF of {_layout_name(tags)} whose samples do not fill its stated size")
+            raise ImageError(f"a TIFF of {layout} whose samples do not fill its stated size")
         fh.seek(0)
         exif = Image.Exif()
         exif.load_from_fp(fh)
@@ -268,25 +266,23 @@ _PHOTOMETRIC_NAMES = {
 
 def _layout_name(tags: TiffImagePlugin.ImageFileDirectory_v2) -> str:
     """What a TIFF holds, as "16-bit grey with alpha"."""
-    bits = _values(tags.get(258, 1))
+    bits = deep.tag_values(tags.get(258, 1))
     kind = _PHOTOMETRIC_NAMES.get(tags.get(262), f"photometric {tags.get(262)}")
     depth = f"{bits[0]}-bit" if len(set(bits)) == 1 else "-".join(map(str, bits)) + "-bit"
-    extras = _values(tags.get(338, ()))
+    extras = deep.tag_values(tags.get(338, ()))
     extra = "" if not extras else " with alpha" if set(extras) <= {1, 2} else " with an extra channel"
     return f"{depth} {kind}{extra}"
 
 
 def _resave_hint(tags: TiffImagePlugin.ImageFileDirectory_v2) -> str:
-    if not set(_values(tags.get(258, 1))) <= {8, 16} or set(_values(tags.get(339, 1))) != {1}:
+    bits = set(deep.tag_values(tags.get(258, 1)))  # BitsPerSample
+    formats = set(deep.tag_values(tags.get(339, 1)))  # SampleFormat: 1 unsigned integers
+    extras = set(deep.tag_values(tags.get(338, ())))  # ExtraSamples: 2 unassociated alpha
+    if not bits <= {8, 16} or formats != {1}:
         return "save it with 8- or 16-bit unsigned integer samples, or as PNG"
-    if set(_values(tags.get(338, ()))) - {2}:  # an extra channel that is no (unpremultiplied) alpha
+    if extras - {2}:  # an extra channel that is no (unpremultiplied) alpha
         return "save it without its extra channel, or with it as transparency, or as PNG"
     return "save it in grey or RGB, or as PNG"
-
-
-def _values(value: Any) -> tuple[Any, ...]:
-    """A TIFF tag's values as a tuple: Pillow gives a tag of one value as that value."""
-    return value if isinstance(value, tuple) else (value,)
 
 
 def _tiff_dpi(tags: TiffImagePlugin.ImageFileDirectory_v2) -> tuple[float, float] | None:

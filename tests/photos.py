@@ -35,6 +35,13 @@ def skimage_photos(size: int = 64) -> list[np.ndarray]:
     return out
 
 
+def grey_file(path: Path, size: tuple[int, int] = (24, 16)) -> Path:
+    """A flat grey image at ``path``, its folders made."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("L", size, 128).save(path)
+    return path
+
+
 def write_folder(root: Path, n_train: int = 8, n_val: int = 4, size: int = 48) -> Path:
     """A folder with train/ and val/ subfolders of PNG and JPEG colour images."""
     for split, n, offset in (("train", n_train, 0), ("val", n_val, 1000)):

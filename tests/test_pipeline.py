@@ -1,8 +1,7 @@
-"""Discovery, sharding and the Colorizer API, with a real onnxruntime session on real photos."""
+"""The Colorizer API and the colouring pipeline, with a real onnxruntime session on real photos."""
 
 from __future__ import annotations
 
-import io
 import os
 import pickle
 from collections.abc import Callable
@@ -11,20 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import nan_colour_model
+from photos import grey_file
 from PIL import Image
 from skimage import data
 
-from colorcli import color, imageio, pipeline
-
-
-def _touch_image(path: Path, size: tuple[int, int] = (24, 16)) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.new("L", size, 128).save(path)
-    return path
-
-
-def _jobs(items) -> list[pipeline.Job]:
-    return [j for j in items if isinstance(j, pipeline.Job)]
+from colorcli import color, discovery, imageio, pipeline
 
 
 def _lightness_error(grey: np.ndarray, colour: Image.Image) -> float:
@@ -33,124 +23,6 @@ def _lightness_error(grey: np.ndarray, colour: Image.Image) -> float:
 
 
 # -- discovery ------------------------------------------------------------------------------
-
-
-def test_folder_is_mirrored_beside_itself_by_default(tmp_path: Path) -> None:
-    root = tmp_path / "photos"
-    images = ("a.jpg", "b.gif", "c.jfif", "sub/d.png", "sub/e.jp2", "sub/deeper/f.tif")
-    for rel in (*images, "notes.txt", ".hidden.jpg"):
-        (
-            _touch_image(root / rel)
-            if rel.endswith(("jpg", "gif", "jfif", "png", "jp2", "tif"))
-            else (root / rel).write_text("x")
-        )
-    jobs = _jobs(pipeline.discover([str(root)], None, "keep"))
-    out = tmp_path / "photos-colorized"
-    # formats colorcli cannot write (GIF, JPEG 2000) come out as PNG
-    assert [(j.source.relative_to(root).as_posix(), j.target) for j in jobs] == [
-        ("a.jpg", out / "a.jpg"),
-        ("b.gif", out / "b.png"),
-        ("c.jfif", out / "c.jfif"),
-        ("sub/d.png", out / "sub" / "d.png"),
-        ("sub/e.jp2", out / "sub" / "e.png"),
-        ("sub/deeper/f.tif", out / "sub" / "deeper" / "f.tif"),
-    ]
-    flat = _jobs(pipeline.discover([str(root)], tmp_path / "o", "png", recursive=False))
-    assert [j.target for j in flat] == [tmp_path / "o" / f"{name}.png" for name in "abc"]
-
-
-def test_walk_skips_its_own_output_and_survives_symlink_loops(tmp_path: Path) -> None:
-    root = tmp_path / "in"
-    _touch_image(root / "x.jpg")
-    _touch_image(root / "out" / "old-result.jpg")  # the output folder, inside the input
-    (root / "loop").symlink_to(root, target_is_directory=True)
-    (root / "sub").mkdir()
-    (root / "sub" / "back").symlink_to(root / "sub", target_is_directory=True)
-    (root / "sub" / "moved.png").symlink_to(root / "sub" / "moved away.png")  # its photo is gone
-    items = list(pipeline.discover([str(root)], root / "out", "keep"))
-    assert [j.source.name for j in _jobs(items)] == ["x.jpg"]
-    failed = [(Path(r.input).name, r.error) for r in items if isinstance(r, pipeline.Result)]
-    assert failed == [("moved.png", f"a broken symbolic link (to {root / 'sub' / 'moved away.png'})")]
-
-
-def test_loose_files_globs_and_missing_inputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    _touch_image(tmp_path / "d" / "-dash.jpg")
-    _touch_image(tmp_path / "d" / "with space ü.png")
-    items = list(
-        pipeline.discover(["d/*.jpg", "d/with space ü.png", "missing.jpg", "none*.png"], None, "keep")
-    )
-    jobs = _jobs(items)
-    assert [j.target for j in jobs] == [Path("d/-dash-colorized.jpg"), Path("d/with space ü-colorized.png")]
-    failures = [(r.input, r.error) for r in items if isinstance(r, pipeline.Result)]
-    assert failures == [
-        ("missing.jpg", "no such file or folder"),
-        ("none*.png", "the pattern matches no files"),
-    ]
-    # under -o a file keeps its path relative to the working folder, however it was spelled
-    spellings = ["d/-dash.jpg", str(tmp_path / "d" / "-dash.jpg"), "d/../d/-dash.jpg"]
-    mirrored = _jobs(pipeline.discover(spellings, Path("o"), "webp"))
-    assert [j.target for j in mirrored] == [Path("o/d/-dash.webp")] * 3
-    (tmp_path / "elsewhere").mkdir()
-    monkeypatch.chdir(tmp_path / "elsewhere")  # outside the working folder: its name alone
-    outside = _jobs(
-        pipeline.discover([str(tmp_path / "d" / "-dash.jpg"), "../d/-dash.jpg"], Path("o"), "webp")
-    )
-    assert [j.target for j in outside] == [Path("o/-dash.webp")] * 2
-    # a pattern reached through a symbolic link still leaves the last run's results alone
-    for name in ("x/p.png", "x-colorized/p.png", "q.png", "q-colorized.png"):
-        _touch_image(tmp_path / "real" / "scans" / name)
-    (tmp_path / "link").symlink_to(tmp_path / "real")
-    again = _jobs(pipeline.discover([str(tmp_path / "link" / "scans" / "*")], None, "keep"))
-    assert sorted(j.source.relative_to(tmp_path / "link" / "scans").as_posix() for j in again) == [
-        "q.png",
-        "x/p.png",
-    ]
-
-
-def test_shards_partition_the_files_deterministically(tmp_path: Path) -> None:
-    for i in range(40):
-        _touch_image(tmp_path / "in" / f"{i:02d}.png", (2, 2))
-    jobs = _jobs(pipeline.discover([str(tmp_path / "in")], None, "keep"))
-    shards = [[j for j in jobs if pipeline.in_shard(j, (k, 3))] for k in (1, 2, 3)]
-    assert sorted(j.source for s in shards for j in s) == [j.source for j in jobs]
-    assert all(len(s) > 5 for s in shards)
-    # the same slices in every process and on every machine (Python's own hash() is salted)
-    named = [pipeline.Job(Path(f"in/{i:02d}.png"), Path("o")) for i in range(12)]
-    assert [[j.source.name[:2] for j in named if pipeline.in_shard(j, (k, 3))] for k in (1, 2, 3)] == [
-        ["02", "06", "07"],
-        ["01", "03", "04", "05", "08"],
-        ["00", "09", "10", "11"],
-    ]
-    assert pipeline.parse_shard("2/3") == (2, 3)
-    assert pipeline.parse_shard(" 2/3\n") == (2, 3)  # as an unquoted $(cat FILE) may bring it
-    for bad in ("0/3", "4/3", "x", "1/0", "1_0/20", "+1/2", "\u0661/2", "1/2/3"):
-        with pytest.raises(ValueError, match="shard"):
-            pipeline.parse_shard(bad)
-
-
-def test_path_lists_from_standard_input() -> None:
-    lines = io.BytesIO(b"a.jpg\r\nwith space.png\n\n-dash.jpg")
-    assert list(pipeline.read_path_list(lines, nul=False)) == ["a.jpg", "with space.png", "-dash.jpg"]
-    nul = io.BytesIO("new\nline.jpg\0ü.png\0".encode())
-    assert list(pipeline.read_path_list(nul, nul=True)) == ["new\nline.jpg", "ü.png"]
-    # the first bytes read already (to tell paths from an image) are part of the list
-    rest = io.BytesIO(b"ne.png\nb.jpg")
-    assert list(pipeline.read_path_list(rest, nul=False, head=b"a.png\no")) == ["a.png", "one.png", "b.jpg"]
-    assert list(pipeline.read_path_list(io.BytesIO(b""), nul=False, head=b"a.png\nb.png\n")) == [
-        "a.png",
-        "b.png",
-    ]
-
-
-@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "TIFF", "WEBP", "BMP", "GIF", "JPEG2000", "HEIF", "PPM"])
-def test_stdin_image_detection(fmt: str) -> None:
-    buffer = io.BytesIO()
-    Image.new("L", (64, 64)).save(buffer, fmt)
-    assert pipeline.stdin_is_image(buffer.getvalue()[:16])
-    assert not pipeline.stdin_is_image(b"photos/BMW 1960.jpg\n")
-    assert not pipeline.stdin_is_image(b"P5 prints/a.jpg\n")
-    assert pipeline.stdin_is_image(b"P5\n# scanned by\n")  # a netpbm comment before the size
 
 
 # -- the Colorizer ----------------------------------------------------------------------------
@@ -225,7 +97,7 @@ def test_run_reports_failures_and_goes_on(tiny_onnx_model: Path, tmp_path: Path)
         colorizer.colorize_files([good], tmp_path / "o", pipeline.WriteOptions(skip_existing=True))
     )
     assert skipped[0].status == "skipped"
-    same = list(colorizer.run([pipeline.Job(good, good)], pipeline.WriteOptions(overwrite=True)))
+    same = list(colorizer.run([discovery.Job(good, good)], pipeline.WriteOptions(overwrite=True)))
     assert same[0].status == "failed" and "overwrite the input" in same[0].error
     assert sorted(os.listdir(tmp_path / "o")) == ["good.png"]  # no temporary files left
 
@@ -258,7 +130,7 @@ def test_many_files_stream_through_bounded_queues(tiny_onnx_model: Path, tmp_pat
     def jobs():
         for path in sorted(tmp_path.glob("*.png")):
             consumed.append(path)
-            yield pipeline.Job(path, tmp_path / "o" / path.name)
+            yield discovery.Job(path, tmp_path / "o" / path.name)
 
     colorizer = pipeline.Colorizer(tiny_onnx_model, device="cpu", batch_size=3, workers=2)
     results = colorizer.run(jobs(), pipeline.WriteOptions())
@@ -325,7 +197,7 @@ def test_a_compare_picture_is_an_output_no_other_input_may_write(
     tiny_onnx_model: Path, tmp_path: Path
 ) -> None:
     for name in ("a-compare.png", "a.png"):
-        _touch_image(tmp_path / "in" / name, (40, 30))
+        grey_file(tmp_path / "in" / name, (40, 30))
     colorizer = pipeline.Colorizer(tiny_onnx_model, device="cpu", workers=2)
     paths = sorted((tmp_path / "in").iterdir())
     options = pipeline.WriteOptions(compare=True)
@@ -344,12 +216,12 @@ def test_a_compare_picture_is_an_output_no_other_input_may_write(
 def test_an_output_another_process_writes_meanwhile_is_not_replaced(
     tiny_onnx_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flag: str, status: str
 ) -> None:
-    source = _touch_image(tmp_path / "scan.png", (40, 30))
+    source = grey_file(tmp_path / "scan.png", (40, 30))
     target = tmp_path / "o" / "scan.png"
     load = pipeline.imageio.load
 
     def load_while_another_process_writes(path, *args):  # after the check that the output is free
-        _touch_image(target, (8, 8))
+        grey_file(target, (8, 8))
         return load(path, *args)
 
     monkeypatch.setattr(pipeline.imageio, "load", load_while_another_process_writes)
@@ -363,10 +235,10 @@ def test_an_output_another_process_writes_meanwhile_is_not_replaced(
 
 
 def test_an_output_path_in_a_symlink_loop_fails_that_image_alone(tmp_path: Path) -> None:
-    _touch_image(tmp_path / "in" / "a.png")
+    grey_file(tmp_path / "in" / "a.png")
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "a.png").symlink_to(tmp_path / "out" / "a.png")  # points at itself
-    job = pipeline.Job(tmp_path / "in" / "a.png", tmp_path / "out" / "a.png")
+    job = discovery.Job(tmp_path / "in" / "a.png", tmp_path / "out" / "a.png")
     (result,) = pipeline.plan([job], pipeline.WriteOptions())
     assert result.status == "failed" and result.error.startswith("cannot check the output")
 
@@ -375,10 +247,10 @@ def test_an_input_reached_through_a_symlink_is_still_never_overwritten(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    _touch_image(tmp_path / "x.png")
-    _touch_image(tmp_path / "x-colorized.png")
+    grey_file(tmp_path / "x.png")
+    grey_file(tmp_path / "x-colorized.png")
     (tmp_path / "d").symlink_to(tmp_path)
-    jobs = pipeline.discover(["d/x-colorized.png", "x.png"], None, "keep")
+    jobs = discovery.discover(["d/x-colorized.png", "x.png"], None, "keep")
     results = {r.input: r for r in pipeline.plan(jobs, pipeline.WriteOptions(overwrite=True))}
     assert results["x.png"].status == "failed" and "another input" in results["x.png"].error
 
@@ -387,29 +259,29 @@ def test_overwrite_never_replaces_an_input_a_later_job_reads(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    _touch_image(tmp_path / "a.png")
-    _touch_image(tmp_path / "dir" / "a.png")  # its result under -o . would be ./a.png
-    _touch_image(tmp_path / "ow" / "top" / "z" / "x.png")
-    _touch_image(tmp_path / "ow" / "top" / "top" / "z" / "x.png")  # mirrored into ow: ow/top/z/x.png
+    grey_file(tmp_path / "a.png")
+    grey_file(tmp_path / "dir" / "a.png")  # its result under -o . would be ./a.png
+    grey_file(tmp_path / "ow" / "top" / "z" / "x.png")
+    grey_file(tmp_path / "ow" / "top" / "top" / "z" / "x.png")  # mirrored into ow: ow/top/z/x.png
     options = pipeline.WriteOptions(overwrite=True)
     for inputs, out in ((["dir", "a.png"], Path(".")), (["ow/top"], Path("ow"))):
-        reads = pipeline.Reads(inputs, out, "keep")
-        results = list(pipeline.plan(pipeline.discover(inputs, out, "keep"), options, reads))
+        reads = discovery.Reads(inputs, out, "keep")
+        results = list(pipeline.plan(discovery.discover(inputs, out, "keep"), options, reads))
         planned = {Path(r.output).resolve() for r in results if r.status == "planned"}
         assert not planned & {p.resolve() for p in tmp_path.glob("**/*.png")}, inputs
         assert any("would overwrite another input" in (r.error or "") for r in results), inputs
     # outputs that are not inputs are still replaced
-    _touch_image(tmp_path / "photos" / "p.png")
-    _touch_image(tmp_path / "photos-colorized" / "p.png")
-    reads = pipeline.Reads(["photos"], None, "keep")
-    (again,) = pipeline.plan(pipeline.discover(["photos"], None, "keep"), options, reads)
+    grey_file(tmp_path / "photos" / "p.png")
+    grey_file(tmp_path / "photos-colorized" / "p.png")
+    reads = discovery.Reads(["photos"], None, "keep")
+    (again,) = pipeline.plan(discovery.discover(["photos"], None, "keep"), options, reads)
     assert again.status == "planned"
 
 
 def test_a_rerun_with_skip_existing_writes_a_missing_compare_picture(
     tiny_onnx_model: Path, tmp_path: Path
 ) -> None:
-    source = _touch_image(tmp_path / "scan.png", (40, 30))
+    source = grey_file(tmp_path / "scan.png", (40, 30))
     colorizer = pipeline.Colorizer(tiny_onnx_model, device="cpu", workers=1)
     first = pipeline.WriteOptions(compare=True)
     (done,) = colorizer.colorize_files([source], tmp_path / "o", first)
@@ -426,37 +298,11 @@ def test_a_rerun_with_skip_existing_writes_a_missing_compare_picture(
     assert nothing.status == "skipped"
 
 
-def test_paths_keep_their_tree_under_a_working_folder_reached_through_a_link(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    _touch_image(tmp_path / "real" / "box1" / "scan.png")
-    (tmp_path / "link").symlink_to(tmp_path / "real")
-    monkeypatch.chdir(tmp_path / "link")
-    monkeypatch.setenv("PWD", str(tmp_path / "link"))  # the shell's name for it; getcwd() has the real one
-    (job,) = _jobs(pipeline.discover([str(tmp_path / "link" / "box1" / "scan.png")], Path("/o"), "keep"))
-    assert job.target == Path("/o/box1/scan.png")
-
-
-def test_a_linked_folder_s_results_go_beside_the_link(tmp_path: Path) -> None:
-    _touch_image(tmp_path / "archive" / "scans" / "a.png")
-    (tmp_path / "mine").mkdir()
-    (tmp_path / "mine" / "scans").symlink_to(tmp_path / "archive" / "scans")
-    (job,) = _jobs(pipeline.discover([str(tmp_path / "mine" / "scans")], None, "keep"))
-    assert job.target == tmp_path / "mine" / "scans-colorized" / "a.png"
-
-
-def test_a_pattern_rerun_in_another_format_leaves_the_last_results_alone(tmp_path: Path) -> None:
-    _touch_image(tmp_path / "g" / "a.jpg")
-    _touch_image(tmp_path / "g" / "a-colorized.jpg")  # the last run's, in the default format
-    jobs = _jobs(pipeline.discover([str(tmp_path / "g" / "*.jpg")], None, "png"))
-    assert [j.source.name for j in jobs] == ["a.jpg"]
-
-
 def test_colorize_files_compares_paths_with_root_as_the_paths_they_name(
     tiny_onnx_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    _touch_image(tmp_path / "in" / "sub" / "grey.png")
+    grey_file(tmp_path / "in" / "sub" / "grey.png")
     colorizer = pipeline.Colorizer(tiny_onnx_model, device="cpu", workers=1)
     (mixed,) = colorizer.colorize_files(["in/sub/grey.png"], "out", root=tmp_path / "in")
     assert mixed.status == "ok" and Path(mixed.output) == Path("out/sub/grey.png")
@@ -466,31 +312,6 @@ def test_colorize_files_compares_paths_with_root_as_the_paths_they_name(
         "in/sub/grey.png",
         "out/sub/grey.png",
     ]
-
-
-def test_a_path_list_is_read_as_it_arrives() -> None:
-    class Pipe(io.RawIOBase):  # a producer that has written one path and not yet the next
-        def __init__(self) -> None:
-            self.parts = [b"a.png\n", b"b.png\n"]
-            self.taken = False  # whether a.png has been coloured, so the producer goes on
-
-        def readable(self) -> bool:
-            return True
-
-        def readinto(self, buffer) -> int:
-            if not self.parts:
-                return 0
-            if len(self.parts) == 1 and not self.taken:
-                raise AssertionError("waited for the producer before taking the path it had written")
-            part = self.parts.pop(0)
-            buffer[: len(part)] = part
-            return len(part)
-
-    pipe = Pipe()
-    paths = pipeline.read_path_list(io.BufferedReader(pipe), nul=False)
-    assert next(paths) == "a.png"
-    pipe.taken = True
-    assert list(paths) == ["b.png"]
 
 
 def test_cuda_asked_for_beside_two_runtimes_says_how_to_keep_the_gpu_one(

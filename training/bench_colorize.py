@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from colorcli import color, metadata, pipeline, render, runtime
+from colorcli import color, discovery, metadata, pipeline, render, runtime
 
 
 def sample_photos() -> list[tuple[str, np.ndarray]]:
@@ -121,7 +121,7 @@ def floor_seconds(
 
 
 def pipeline_seconds(colorizer: pipeline.Colorizer, paths: list[Path], out: Path) -> float:
-    jobs = [pipeline.Job(p, out / p.name) for p in paths]
+    jobs = [discovery.Job(p, out / p.name) for p in paths]
     options = pipeline.WriteOptions(overwrite=True)
 
     def run() -> None:

@@ -26,7 +26,8 @@ from colorcli.commands._common import (
 if TYPE_CHECKING:
     from rich.progress import Progress
 
-    from colorcli.pipeline import Colorizer, Job, Result, WriteOptions
+    from colorcli.discovery import Job, Result
+    from colorcli.pipeline import Colorizer, WriteOptions
 
 # imageio's output formats and the pipeline's defaults, repeated so that --help loads neither
 # numpy nor Pillow (tests/test_colorize_cli.py checks that they agree)
@@ -91,7 +92,7 @@ def colorize(
     ),
 ) -> None:
     """Colour black-and-white photos at full resolution, keeping their luminance and metadata."""
-    from colorcli import imageio, pipeline, runtime
+    from colorcli import discovery, imageio, pipeline, runtime
 
     if fmt not in FORMATS:
         usage_error(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
@@ -100,7 +101,7 @@ def colorize(
     if skip_existing and overwrite:
         usage_error("--skip-existing and --overwrite contradict each other; pick one")
     try:
-        shard_range = pipeline.parse_shard(shard) if shard else None
+        shard_range = discovery.parse_shard(shard) if shard else None
         colorizer = pipeline.Colorizer(
             model,
             device,
@@ -118,7 +119,7 @@ def colorize(
 
     # the first bytes tell an image from a list of paths: read them whole, as a pipe may bring fewer
     head = sys.stdin.buffer.read(16) if "-" in inputs and not sys.stdin.isatty() else b""
-    stream_in = pipeline.stdin_is_image(head)
+    stream_in = discovery.stdin_is_image(head)
     if inputs == ["-"] and not head and not sys.stdin.isatty():
         if output == "-":
             fail("standard input is empty: there is no image to colour")
@@ -157,7 +158,7 @@ def colorize(
     out_root = Path(output) if output else None
     jobs = _sharded(_expand_stdin(inputs, null, head), out_root, fmt, recursive, shard_range)
     # what the arguments name is known now, so no output replaces an input a later job reads
-    reads = pipeline.Reads([item for item in inputs if item != "-"], out_root, fmt, recursive)
+    reads = discovery.Reads([item for item in inputs if item != "-"], out_root, fmt, recursive)
     late: list[Result] = []
     if dry_run:
         results = pipeline.plan(jobs, options, reads)
@@ -178,27 +179,27 @@ def colorize(
 def _sharded(
     inputs: Iterable[str], out_root: Path | None, fmt: str, recursive: bool, shard: tuple[int, int] | None
 ) -> Iterator[Job | Result]:
-    from colorcli import pipeline
+    from colorcli import discovery
 
-    jobs = pipeline.discover(inputs, out_root, fmt, recursive)
-    return jobs if shard is None else (job for job in jobs if pipeline.in_shard(job, shard))
+    jobs = discovery.discover(inputs, out_root, fmt, recursive)
+    return jobs if shard is None else (job for job in jobs if discovery.in_shard(job, shard))
 
 
 def _count(
     inputs: list[str], out_root: Path | None, fmt: str, recursive: bool, shard: tuple[int, int] | None
 ) -> int:
-    from colorcli import pipeline
+    from colorcli import discovery
 
-    return sum(isinstance(job, pipeline.Job) for job in _sharded(inputs, out_root, fmt, recursive, shard))
+    return sum(isinstance(job, discovery.Job) for job in _sharded(inputs, out_root, fmt, recursive, shard))
 
 
 def _expand_stdin(inputs: list[str], null: bool, head: bytes) -> Iterator[str]:
     """The inputs, "-" replaced by the paths on standard input (``head``: its bytes read already)."""
-    from colorcli import pipeline
+    from colorcli import discovery
 
     for item in inputs:
         if item == "-":
-            yield from pipeline.read_path_list(sys.stdin.buffer, null, head)
+            yield from discovery.read_path_list(sys.stdin.buffer, null, head)
         else:
             yield item
 
@@ -250,7 +251,7 @@ def _stream(
     import io
 
     from colorcli import imageio, runtime
-    from colorcli.pipeline import Result
+    from colorcli.discovery import Result
 
     source = io.BytesIO(piped_head + sys.stdin.buffer.read()) if piped_head is not None else name
     started = time.perf_counter()

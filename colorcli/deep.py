@@ -1,23 +1,34 @@
-"""16-bit samples that Pillow reads at 8 bits, or cannot open at all, read at their full 16.
+"""16-bit samples where Pillow has none: read at their full 16 bits from files Pillow reads at
+8 bits or cannot open at all, and written as 16-bit PNG and TIFF, which Pillow cannot write.
 
 Pillow has no 16-bit colour or grey+alpha mode: it decodes a scanner's 48-bit TIFF and 16-bit
 colour and grey+alpha PNG at 8 bits, and does not open a 16-bit grey+alpha TIFF (Photoshop's
 grey with transparency) or a 16-bit CIELAB one at all. TIFF samples in strips, uncompressed
 (what scanners write by default) or deflated (Photoshop's "ZIP"), are read by a small reader of
 colorcli's own; PNG, LZW-compressed and tiled TIFF by imagecodecs, the [deep] extra, when it is
-installed. This module returns samples as stored; turning them upright and into grey, and
-keeping the metadata, is :mod:`imageio`'s.
+installed. This module reads samples as stored and writes the metadata it is handed; turning them
+upright and into grey, and choosing the metadata, is :mod:`imageio`'s.
 """
 
 from __future__ import annotations
 
 import importlib
+import math
+import struct
 import zlib
+from fractions import Fraction
 from typing import Any, BinaryIO
 
 import numpy as np
 from PIL import Image, TiffImagePlugin
 
+ICC_TAG = 34675
+XMP_TAG = 700
+IPTC_TAG = 33723  # IPTC-NAA: IPTC-IIM captions, keywords, credit
+_LONG = 4  # TIFF field type
+_ASCII = 2  # TIFF field type
+# tags written as bytes: XMP as BYTE, as Pillow and Adobe write it; IPTC as UNDEFINED, as Pillow does
+_BYTE_TAGS = {XMP_TAG: 1, IPTC_TAG: 7}
 _OWN_COMPRESSIONS = (1, 8, 32946)  # none, and deflate (Adobe's code and the old one)
 PNG_MODES = ("RGB;16", "RGBA;16", "LA;16")
 LAB_PHOTOMETRICS = (8, 9)  # CIELAB, ICCLab: L first, 0..65535 for 0..100 at 16 bits
@@ -190,3 +201,118 @@ def orient(plane: np.ndarray, orientation: int | None) -> np.ndarray:
         8: lambda a: a[:, ::-1].T,
     }.get(orientation or 1, lambda a: a)(plane)
     return np.ascontiguousarray(turned)
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def write_png16(
+    pixels: np.ndarray,
+    out: BinaryIO,
+    icc: bytes,
+    dpi: tuple[float, float] | None,
+    exif: bytes | None,
+    text: dict[str, str | bytes],
+) -> None:
+    """(H, W, 3 or 4) uint16 as a PNG with its colour profile, resolution, EXIF and text chunks."""
+    height, width, channels = pixels.shape
+    colour_type = 2 if channels == 3 else 6
+    out.write(b"\x89PNG\r\n\x1a\n")
+    out.write(_png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 16, colour_type, 0, 0, 0)))
+    out.write(_png_chunk(b"iCCP", b"sRGB\x00\x00" + zlib.compress(icc)))
+    if dpi is not None:
+        # pixels per metre, rounded as Pillow's PNG writer does for the 8-bit results
+        per_metre = [int(d / 0.0254 + 0.5) for d in dpi]
+        out.write(_png_chunk(b"pHYs", struct.pack(">IIB", *per_metre, 1)))
+    if exif:
+        out.write(_png_chunk(b"eXIf", exif.removeprefix(b"Exif\x00\x00")))
+    for key, value in text.items():
+        data = value if isinstance(value, bytes) else value.encode()
+        out.write(_png_chunk(b"iTXt", key.encode("latin-1", "replace")[:79] + b"\x00\x00\x00\x00\x00" + data))
+    packer = zlib.compressobj(3)
+    rows = max(1, (1 << 20) // (width * channels))
+    for y0 in range(0, height, rows):
+        block = pixels[y0 : y0 + rows].astype(">u2").view(np.uint8).reshape(-1, width * channels * 2)
+        # filter type 0 (None) in front of every scanline
+        framed = np.concatenate([np.zeros((block.shape[0], 1), np.uint8), block], axis=1)
+        compressed = packer.compress(framed.tobytes())
+        if compressed:  # zlib buffers small blocks; Pillow's reader rejects empty IDAT chunks
+            out.write(_png_chunk(b"IDAT", compressed))
+    out.write(_png_chunk(b"IDAT", packer.flush()))
+    out.write(_png_chunk(b"IEND", b""))
+
+
+def write_tiff16(
+    pixels: np.ndarray,
+    out: BinaryIO,
+    icc: bytes,
+    dpi: tuple[float, float] | None,
+    tags: dict[int, bytes | dict[int, Any]],
+) -> None:
+    """(H, W, 3 or 4) uint16 as a baseline little-endian TIFF, one uncompressed strip, with its
+    colour profile and resolution. ``tags``: more of them, as stored text (ASCII), XMP or IPTC
+    bytes, or an EXIF or GPS directory's tags."""
+    height, width, channels = pixels.shape
+    data = pixels.astype("<u2").tobytes()
+    # (tag, type, count, value or payload or a sub-directory's tags)
+    entries_of: list[tuple[int, int, int, bytes | int | dict[int, Any]]] = []
+    bits = struct.pack("<" + "H" * channels, *([16] * channels))
+    entries_of += [(256, 4, 1, width), (257, 4, 1, height), (258, 3, channels, bits), (259, 3, 1, 1)]
+    entries_of += [(262, 3, 1, 2), (273, 4, 1, 0), (277, 3, 1, channels), (278, 4, 1, height)]
+    entries_of += [(279, 4, 1, len(data)), (284, 3, 1, 1)]
+    if channels == 4:
+        entries_of.append((338, 3, 1, 2))  # extra sample: unassociated alpha
+    if dpi is not None:
+        x_dpi, y_dpi = dpi
+        entries_of += [(282, 5, 1, _tiff_rational(x_dpi)), (283, 5, 1, _tiff_rational(y_dpi)), (296, 3, 1, 2)]
+    entries_of.append((ICC_TAG, 7, len(icc), icc))
+    for tag, value in tags.items():
+        if isinstance(value, dict):
+            entries_of.append((tag, _LONG, 1, value))  # the directory's offset, filled in below
+        elif tag in _BYTE_TAGS:
+            entries_of.append((tag, _BYTE_TAGS[tag], len(value), value))
+        else:
+            entries_of.append((tag, _ASCII, len(value) + 1, value + b"\x00"))
+    entries_of.sort()  # readers may require the IFD's entries in ascending tag order
+    ifd_size = 2 + 12 * len(entries_of) + 4
+    payload_at = 8 + ifd_size
+    payloads = b""
+    entries = b""
+    for tag, kind, count, value in entries_of:
+        if isinstance(value, dict):
+            at = payload_at + len(payloads)
+            entries += struct.pack("<HHII", tag, kind, count, at)
+            payloads += _directory_bytes(tag, value, at)
+        elif isinstance(value, bytes) and len(value) > 4:
+            entries += struct.pack("<HHII", tag, kind, count, payload_at + len(payloads))
+            payloads += value + b"\x00" * (len(value) % 2)
+        elif isinstance(value, bytes):
+            entries += struct.pack("<HHI", tag, kind, count) + value.ljust(4, b"\x00")
+        elif kind == 3:
+            entries += struct.pack("<HHIHH", tag, kind, count, value, 0)
+        else:
+            entries += struct.pack("<HHII", tag, kind, count, value)
+    strip_at = payload_at + len(payloads)
+    entries = entries.replace(struct.pack("<HHII", 273, 4, 1, 0), struct.pack("<HHII", 273, 4, 1, strip_at))
+    out.write(b"II*\x00" + struct.pack("<I", 8) + struct.pack("<H", len(entries_of)) + entries + b"\x00" * 4)
+    out.write(payloads)
+    out.write(data)
+
+
+def _directory_bytes(tag: int, directory: dict[int, Any], at: int) -> bytes:
+    """An EXIF or GPS directory as a little-endian TIFF writes it at offset ``at``, padded to a
+    whole word; Pillow's writer knows each EXIF tag's type."""
+    from PIL.TiffImagePlugin import ImageFileDirectory_v2
+
+    ifd = ImageFileDirectory_v2(group=tag)
+    for key, value in directory.items():
+        ifd[key] = value
+    data = ifd.tobytes(at)
+    return data + b"\x00" * (len(data) % 2)
+
+
+def _tiff_rational(value: float) -> bytes:
+    """``value`` as a TIFF RATIONAL: the nearest fraction whose terms both fit in 32 bits."""
+    fraction = Fraction(float(value)).limit_denominator(max(1, 0xFFFFFFFF // max(1, math.ceil(value))))
+    return struct.pack("<II", fraction.numerator, fraction.denominator)

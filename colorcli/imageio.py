@@ -1,11 +1,11 @@
-"""Reading photos as grey + alpha + metadata, and writing colour results atomically.
+"""Reading photos as grey + alpha + metadata, and encoding colour results with that metadata.
 
 Decoding turns every supported mode into an upright grey plane with the photo's CIE L (8 or
 16 bits), an optional alpha plane and the metadata worth keeping; :mod:`colorcli.deep` reads the
 16-bit colour and grey+alpha samples that Pillow decodes at 8 bits or does not open. Encoding
-writes 8-bit results with Pillow and 16-bit RGB(A) PNG and TIFF with small writers of its own
-(Pillow has no 16-bit colour mode), always tagged sRGB, through a temporary file in the target
-folder renamed into place.
+writes 8-bit results with Pillow and 16-bit RGB(A) PNG and TIFF with :mod:`colorcli.deep`'s
+writers (Pillow has no 16-bit colour mode), always tagged sRGB, with the metadata chosen here;
+:mod:`colorcli.atomic` puts them in place.
 
 Multi-frame files (animated WebP, multi-page TIFF): the first frame is coloured and written as
 a single image; the result carries a note saying so.
@@ -16,15 +16,12 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
-import math
 import re
 import struct
 import threading
 import warnings
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -68,12 +65,9 @@ _SIXTEEN_BIT_FORMATS = frozenset({"png", "tiff"})
 _ORIENTATION = 0x0112
 _X_RESOLUTION = 282  # and YResolution 283
 _RESOLUTION_UNIT = 296
-_ICC_TIFF_TAG = 34675
-_XMP_TIFF_TAG = 700
-# IPTC-IIM (captions, keywords, credit, the archive's own fields): a TIFF's IPTC-NAA tag, and in
-# a JPEG the resources of Photoshop's APP13 segment holding it and the digest that tells
-# ExifTool and Photoshop it agrees with the XMP
-_IPTC_TIFF_TAG = 33723
+# IPTC-IIM (captions, keywords, credit, the archive's own fields): a TIFF's IPTC-NAA tag
+# (deep.IPTC_TAG), and in a JPEG the resources of Photoshop's APP13 segment holding it and the
+# digest that tells ExifTool and Photoshop it agrees with the XMP
 _IPTC_RESOURCE, _IPTC_DIGEST_RESOURCE = 0x0404, 0x0425
 _IPTC_FORMATS = frozenset({"jpg", "tiff"})
 _APP13_HEADER = b"Photoshop 3.0\x00"
@@ -89,10 +83,6 @@ _LAYOUT_DESCRIPTIONS = (b'{"shape":', b"shape=(", b"ImageJ=")  # tifffile's JSON
 # EXIF's directories of camera settings (exposure, lens, time taken) and of GPS position, and the
 # interoperability one inside the former: a photo's history, as an archive catalogues it
 _EXIF_IFD, _GPS_IFD, _INTEROP_IFD = 0x8769, 0x8825, 0xA005
-_LONG = 4  # TIFF field type
-_ASCII = 2  # TIFF field type
-# tags written as bytes: XMP as BYTE, as Pillow and Adobe write it; IPTC as UNDEFINED, as Pillow does
-_BYTE_TAGS = {_XMP_TIFF_TAG: 1, _IPTC_TIFF_TAG: 7}
 _NO_ALPHA_FORMATS = frozenset({"jpg", "bmp"})
 # XMP's copy of the orientation, as an attribute or an element (what Lightroom and cameras write)
 _XMP_ORIENTATION = re.compile(rb'(tiff:Orientation="|<tiff:Orientation>)[0-9]')
@@ -225,7 +215,7 @@ def _unopened_tiff(source: str | Path | BinaryIO, max_megapixels: float) -> Pict
         exif = Image.Exif()
         exif.load_from_fp(fh)
         exif_bytes = _exif_of_tiff(tags, exif)
-    info = {"dpi": _tiff_dpi(tags), "xmp": tags.get(_XMP_TIFF_TAG), "icc_profile": tags.get(_ICC_TIFF_TAG)}
+    info = {"dpi": _tiff_dpi(tags), "xmp": tags.get(deep.XMP_TAG), "icc_profile": tags.get(deep.ICC_TAG)}
     info = {k: v for k, v in info.items() if v is not None}
     turned_by = tags.get(_ORIENTATION, 1)
     grey, alpha = _deep_planes(stored, turned_by, tags.get(262))
@@ -416,7 +406,7 @@ def _iptc_of(im: Image.Image) -> dict[str, bytes]:
 def _tiff_iptc(tags: TiffImagePlugin.ImageFileDirectory_v2) -> dict[str, bytes]:
     # raw, as Pillow's own IptcImagePlugin reads it: Photoshop types the tag LONG, which decoded
     # would be numbers in the file's byte order instead of the record's bytes
-    record = getattr(tags, "_tagdata", {}).get(_IPTC_TIFF_TAG)
+    record = getattr(tags, "_tagdata", {}).get(deep.IPTC_TAG)
     return {"iptc": record} if isinstance(record, bytes) and record.startswith(b"\x1c") else {}
 
 
@@ -614,7 +604,11 @@ def encode(picture: Picture, rgb: Image.Image | np.ndarray, fmt: str, quality: i
     """
     if isinstance(rgb, np.ndarray):
         pixels = rgb if picture.alpha is None else np.dstack([rgb, picture.alpha.astype(np.uint16) * 257])
-        (_write_png16 if fmt == "png" else _write_tiff16)(pixels, out, picture)
+        dpi = picture.info.get("dpi")
+        if fmt == "png":
+            deep.write_png16(pixels, out, srgb_profile(), dpi, picture.exif, _png_text(picture))
+        else:
+            deep.write_tiff16(pixels, out, srgb_profile(), dpi, _tiff_tags(picture))
         return
     image = rgb
     if image.mode == "RGBA" and fmt in _NO_ALPHA_FORMATS:
@@ -715,9 +709,9 @@ def _tiff_tags(picture: Picture) -> dict[int, bytes | dict[int, Any]]:
         tags.update(_as_stored(exif, _DESCRIPTIVE_TAGS))
         tags.update(_directories(exif))
     if "xmp" in picture.info:
-        tags[_XMP_TIFF_TAG] = picture.info["xmp"]
+        tags[deep.XMP_TAG] = picture.info["xmp"]
     if "iptc" in picture.info:
-        tags[_IPTC_TIFF_TAG] = picture.info["iptc"]
+        tags[deep.IPTC_TAG] = picture.info["iptc"]
     return tags
 
 
@@ -737,103 +731,3 @@ def _png_text(picture: Picture) -> dict[str, str | bytes]:
     if "xmp" in picture.info:
         text[_XMP_PNG_KEY] = picture.info["xmp"]
     return text
-
-
-def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
-def _write_png16(pixels: np.ndarray, out: BinaryIO, picture: Picture) -> None:
-    height, width, channels = pixels.shape
-    colour_type = 2 if channels == 3 else 6
-    out.write(b"\x89PNG\r\n\x1a\n")
-    out.write(_png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 16, colour_type, 0, 0, 0)))
-    out.write(_png_chunk(b"iCCP", b"sRGB\x00\x00" + zlib.compress(srgb_profile())))
-    if "dpi" in picture.info:
-        # pixels per metre, rounded as Pillow's PNG writer does for the 8-bit results
-        per_metre = [int(d / 0.0254 + 0.5) for d in picture.info["dpi"]]
-        out.write(_png_chunk(b"pHYs", struct.pack(">IIB", *per_metre, 1)))
-    if picture.exif:
-        out.write(_png_chunk(b"eXIf", picture.exif.removeprefix(b"Exif\x00\x00")))
-    for key, value in _png_text(picture).items():
-        data = value if isinstance(value, bytes) else value.encode()
-        out.write(_png_chunk(b"iTXt", key.encode("latin-1", "replace")[:79] + b"\x00\x00\x00\x00\x00" + data))
-    packer = zlib.compressobj(3)
-    rows = max(1, (1 << 20) // (width * channels))
-    for y0 in range(0, height, rows):
-        block = pixels[y0 : y0 + rows].astype(">u2").view(np.uint8).reshape(-1, width * channels * 2)
-        # filter type 0 (None) in front of every scanline
-        framed = np.concatenate([np.zeros((block.shape[0], 1), np.uint8), block], axis=1)
-        compressed = packer.compress(framed.tobytes())
-        if compressed:  # zlib buffers small blocks; Pillow's reader rejects empty IDAT chunks
-            out.write(_png_chunk(b"IDAT", compressed))
-    out.write(_png_chunk(b"IDAT", packer.flush()))
-    out.write(_png_chunk(b"IEND", b""))
-
-
-def _write_tiff16(pixels: np.ndarray, out: BinaryIO, picture: Picture) -> None:
-    """Baseline little-endian TIFF, one uncompressed strip, 16 bits per sample, sRGB ICC profile."""
-    height, width, channels = pixels.shape
-    icc = srgb_profile()
-    data = pixels.astype("<u2").tobytes()
-    # (tag, type, count, value or payload or a sub-directory's tags)
-    tags: list[tuple[int, int, int, bytes | int | dict[int, Any]]] = []
-    bits = struct.pack("<" + "H" * channels, *([16] * channels))
-    tags += [(256, 4, 1, width), (257, 4, 1, height), (258, 3, channels, bits), (259, 3, 1, 1)]
-    tags += [(262, 3, 1, 2), (273, 4, 1, 0), (277, 3, 1, channels), (278, 4, 1, height)]
-    tags += [(279, 4, 1, len(data)), (284, 3, 1, 1)]
-    if channels == 4:
-        tags.append((338, 3, 1, 2))  # extra sample: unassociated alpha
-    if "dpi" in picture.info:
-        x_dpi, y_dpi = picture.info["dpi"]
-        tags += [(282, 5, 1, _tiff_rational(x_dpi)), (283, 5, 1, _tiff_rational(y_dpi)), (296, 3, 1, 2)]
-    tags.append((34675, 7, len(icc), icc))
-    for tag, value in _tiff_tags(picture).items():
-        if isinstance(value, dict):
-            tags.append((tag, _LONG, 1, value))  # the directory's offset, filled in below
-        elif tag in _BYTE_TAGS:
-            tags.append((tag, _BYTE_TAGS[tag], len(value), value))
-        else:
-            tags.append((tag, _ASCII, len(value) + 1, value + b"\x00"))
-    tags.sort()  # readers may require the IFD's entries in ascending tag order
-    ifd_size = 2 + 12 * len(tags) + 4
-    payload_at = 8 + ifd_size
-    payloads = b""
-    entries = b""
-    for tag, kind, count, value in tags:
-        if isinstance(value, dict):
-            at = payload_at + len(payloads)
-            entries += struct.pack("<HHII", tag, kind, count, at)
-            payloads += _directory_bytes(tag, value, at)
-        elif isinstance(value, bytes) and len(value) > 4:
-            entries += struct.pack("<HHII", tag, kind, count, payload_at + len(payloads))
-            payloads += value + b"\x00" * (len(value) % 2)
-        elif isinstance(value, bytes):
-            entries += struct.pack("<HHI", tag, kind, count) + value.ljust(4, b"\x00")
-        elif kind == 3:
-            entries += struct.pack("<HHIHH", tag, kind, count, value, 0)
-        else:
-            entries += struct.pack("<HHII", tag, kind, count, value)
-    strip_at = payload_at + len(payloads)
-    entries = entries.replace(struct.pack("<HHII", 273, 4, 1, 0), struct.pack("<HHII", 273, 4, 1, strip_at))
-    out.write(b"II*\x00" + struct.pack("<I", 8) + struct.pack("<H", len(tags)) + entries + b"\x00" * 4)
-    out.write(payloads)
-    out.write(data)
-
-
-def _directory_bytes(tag: int, directory: dict[int, Any], at: int) -> bytes:
-    """An EXIF or GPS directory as a little-endian TIFF writes it at offset ``at``, padded to a
-    whole word; Pillow's writer knows each EXIF tag's type."""
-    from PIL.TiffImagePlugin import ImageFileDirectory_v2
-
-    ifd = ImageFileDirectory_v2(group=tag)
-    for key, value in directory.items():
-        ifd[key] = value
-    data = ifd.tobytes(at)
-    return data + b"\x00" * (len(data) % 2)
-
-
-def _tiff_rational(value: float) -> bytes:
-    """``value`` as a TIFF RATIONAL: the nearest fraction whose terms both fit in 32 bits."""
-    fraction = Fraction(float(value)).limit_denominator(max(1, 0xFFFFFFFF // max(1, math.ceil(value))))
-    return struct.pack("<II", fraction.numerator, fraction.denominator)

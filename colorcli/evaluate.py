@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
 
 from colorcli import color, imageio, metrics, render
 from colorcli.pipeline import Colorizer
@@ -210,18 +210,25 @@ def load_photo(path: Path, max_side: int | None) -> np.ndarray | None:
 
     Raises one of :data:`UNREADABLE` for files Pillow cannot read.
     """
-    with imageio.reading(path), Image.open(path) as image:
-        imageio.check_megapixels(image)
-        if max_side:
-            image.draft("RGB", (max_side, max_side))  # JPEG: decode at a reduced scale, much faster
-        image = imageio.upright(image)
-        if image.mode in ("1", "L", "LA", "I", "I;16", "F"):
-            return None
-        # in sRGB, as colorize reads it: the original is what the model's colours are scored against
-        image = imageio.to_srgb(image, image.info.get("icc_profile")).convert("RGB")
-        if max_side:
-            image.thumbnail((max_side, max_side), Image.LANCZOS)
-        rgb = np.asarray(image)
+    with imageio.reading(path):
+        try:
+            image = Image.open(path)
+        except UnidentifiedImageError:
+            if imageio.tiff_holds_grey(path):  # Photoshop's 16-bit grey with transparency
+                return None
+            raise
+        with image:
+            imageio.check_megapixels(image)
+            if max_side:
+                image.draft("RGB", (max_side, max_side))  # JPEG: decode at a reduced scale, much faster
+            image = imageio.upright(image)
+            if image.mode in ("1", "L", "LA", "I", "I;16", "F"):
+                return None
+            # in sRGB, as colorize reads it: the original is what the model's colours are scored against
+            image = imageio.to_srgb(image, image.info.get("icc_profile")).convert("RGB")
+            if max_side:
+                image.thumbnail((max_side, max_side), Image.LANCZOS)
+            rgb = np.asarray(image)
     spread = rgb.max(axis=-1).astype(np.int16) - rgb.min(axis=-1)
     return None if int(spread.max()) <= GREY_TOLERANCE else rgb
 

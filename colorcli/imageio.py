@@ -224,6 +224,17 @@ def _unopened_tiff(source: str | Path | BinaryIO, max_megapixels: float) -> Pict
     return Picture(grey, alpha, "tiff", exif_bytes, keep, notes + _profile_notes(grey, info))
 
 
+def tiff_holds_grey(path: str | Path) -> bool:
+    """Whether ``path`` is a TIFF of grey samples, with an alpha or extra channel or not: an
+    answer for a file Pillow does not open, Photoshop's 16-bit grey with transparency say."""
+    try:
+        with open(path, "rb") as fh:
+            tags = _first_directory(fh)
+    except OSError:
+        return False
+    return tags is not None and tags.get(262) in _GREY_PHOTOMETRICS
+
+
 def _first_directory(fh: BinaryIO) -> TiffImagePlugin.ImageFileDirectory_v2 | None:
     """The first directory of the TIFF ``fh``; None if it is no TIFF or the directory cannot be
     read or names no size, depth or photometric interpretation."""
@@ -242,6 +253,7 @@ def _first_directory(fh: BinaryIO) -> TiffImagePlugin.ImageFileDirectory_v2 | No
     return directory if {256, 257, 258, 262} <= set(directory) else None
 
 
+_GREY_PHOTOMETRICS = (0, 1)  # MinIsWhite, MinIsBlack
 _PHOTOMETRIC_NAMES = {
     0: "grey",
     1: "grey",

@@ -127,6 +127,18 @@ def test_load_photo_skips_grey_and_shrinks_to_max_side(tmp_path: Path) -> None:
     assert engine.load_photo(tmp_path / "camera-rgb.png", 150) is None
 
 
+def test_load_photo_skips_a_grey_tiff_pillow_cannot_open_and_no_other(tmp_path: Path) -> None:
+    import tifffile
+
+    grey16 = (data.camera()[:48, :64].astype(np.uint16)) * 257
+    tifffile.imwrite(tmp_path / "la16.tif", np.dstack([grey16, grey16]), extrasamples="unassalpha")
+    colour32 = data.coffee()[:48, :64].astype(np.float32) / 255
+    tifffile.imwrite(tmp_path / "rgb32.tif", colour32, photometric="rgb")
+    assert engine.load_photo(tmp_path / "la16.tif", 150) is None  # grey: skipped, not unreadable
+    with pytest.raises(engine.UNREADABLE):
+        engine.load_photo(tmp_path / "rgb32.tif", 150)
+
+
 def test_load_photo_refuses_a_decompression_bomb_before_decoding_it(tmp_path: Path) -> None:
     with pytest.raises(imageio.ImageError, match="over the limit of 180"):
         engine.load_photo(png_bomb(tmp_path / "bomb.png"), None)

@@ -43,6 +43,27 @@ def colorcli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess
     )
 
 
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["train"], "training needs torch; install it with"),  # before any other complaint
+        (["train", "--data", "photos", "--out", "runs/x"], "training needs torch; install it with"),
+        (["export", "run.pt", "-o", "m.onnx"], "export needs torch and onnx; install them with"),
+    ],
+)
+def test_train_and_export_without_torch_say_what_to_install(args: list[str], said: str) -> None:
+    script = textwrap.dedent(f"""
+        import sys
+        sys.modules["torch"] = sys.modules["onnx"] = None  # as in the base install: not importable
+        sys.argv = ["colorcli", *{args!r}]
+        import colorcli.cli
+        colorcli.cli.main()
+    """)
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1
+    assert run.stderr.strip() == f"error: {said}: pip install 'colorcli[train]'"
+
+
 def test_train_help_names_each_default_without_torch() -> None:
     # the options default to None so that a recipe is not overridden; --help names the real default
     script = textwrap.dedent("""

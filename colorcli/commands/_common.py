@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 import sys
@@ -31,6 +32,22 @@ class Terminated(BaseException):
 
 def raise_terminated(signum: int, frame: FrameType | None) -> NoReturn:
     raise Terminated
+
+
+def need_train_extra(command: str, modules: tuple[str, ...]) -> None:
+    """Fail first thing, saying what to install, where ``command`` needs modules of the [train]
+    extra that are not installed (the base install has no PyTorch)."""
+    missing = [m for m in modules if not _installed(m)]
+    if missing:
+        them = "it" if len(missing) == 1 else "them"
+        fail(f"{command} needs {' and '.join(missing)}; install {them} with: pip install 'colorcli[train]'")
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a finder that refuses it; a module half set up
+        return False
 
 
 def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:

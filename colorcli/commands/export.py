@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import typer
 
-from colorcli.commands._common import fail, usage_error
+from colorcli.commands._common import fail, need_train_extra, usage_error
 
 PRECISION_HELP = (
     "fp32 (default), fp16 (for GPUs; float32 input and output) or int8 (onnxruntime quantization)."
@@ -54,9 +53,7 @@ def export(
 
     Nothing is written unless onnxruntime and PyTorch agree (fp32: within 1e-4).
     """
-    missing = [m for m in ("torch", "onnx") if importlib.util.find_spec(m) is None]
-    if missing:
-        fail(f"export needs {' and '.join(missing)}; install them with: pip install 'colorcli[train]'")
+    need_train_extra("export", ("torch", "onnx"))
     from colorcli.export import ExportError, ExportUsageError, export_model
 
     try:

@@ -11,7 +11,14 @@ from typing import Any, NoReturn
 
 import typer
 
-from colorcli.commands._common import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, fail, usage_error
+from colorcli.commands._common import (
+    EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
+    Terminated,
+    fail,
+    need_train_extra,
+    usage_error,
+)
 from colorcli.models.registry import ARCHITECTURES, growth
 from colorcli.train_config import ConfigError, TrainConfig, recipe_of
 
@@ -227,6 +234,7 @@ def train(
     Example: colorcli train --arch unet-sn --data photos/ --image-size 128 --out runs/mine --epochs 20
     """
     given = {k: v for k, v in locals().items() if v is not None and k not in ("config", "resume", "force")}
+    need_train_extra("training", ("torch",))
     flags = dict(given)  # _settings takes the generator's widths out of given
     settings, resume = _settings(given, config, resume, force)
     _run(settings, flags, resume, force)

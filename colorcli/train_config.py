@@ -1,6 +1,6 @@
-"""Every setting of a training run, with its default: the one place both ``colorcli train``
-(its options and ``--help``) and the training loop read them from. Free of torch, so the base
-install can show ``colorcli train --help``.
+"""Every setting of a training run, with its default and the values it may take: the one place
+both ``colorcli train`` (its options and ``--help``) and the training loop read them from. Free
+of torch, so the base install can show ``colorcli train --help``.
 """
 
 from __future__ import annotations
@@ -8,6 +8,10 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
+
+from colorcli.models import registry
+
+MAX_IMAGE_SIZE = 1024  # training crops; a larger one is a typo (or a pixel size meant for colorize)
 
 # flags, not recipe keys
 _GENERATOR_SETTINGS = frozenset({"width", "depth", "blocks", "colour_bins", "imagenet_encoder"})
@@ -55,6 +59,56 @@ class TrainConfig:
     generator_args: dict[str, Any] = field(default_factory=dict)
     discriminator_args: dict[str, Any] = field(default_factory=dict)
     init: str = ""  # checkpoint whose weights start this run
+
+    def check(self) -> None:
+        """Raise :class:`ConfigError` for settings that cannot train, saying what is allowed."""
+        arch = registry.get(self.arch)
+        if self.image_size < arch.min_image_size:
+            raise ConfigError(
+                f"--image-size {self.image_size} is too small for {self.arch} "
+                f"(at least {arch.min_image_size})"
+            )
+        if self.image_size > MAX_IMAGE_SIZE:
+            raise ConfigError(
+                f"--image-size {self.image_size} is larger than {MAX_IMAGE_SIZE}: a batch of such crops "
+                "outgrows any machine's memory; train on smaller crops (colorize renders at any size)"
+            )
+        if self.precision not in ("auto", "fp32", "bf16", "fp16"):
+            raise ConfigError(f"unknown precision {self.precision!r}; use auto, fp32, bf16 or fp16")
+        if not 0 < self.disc_pixels <= 1:
+            raise ConfigError("--disc-pixels must be in (0, 1]")
+        if not 0 <= self.rebalance <= 1 or not 0 <= self.rebalance_hues <= 1:
+            raise ConfigError("--rebalance and --rebalance-hues must be in [0, 1]")
+        if self.class_weight < 0:
+            raise ConfigError("--class-weight must be 0 (off) or more")
+        if min(self.adv_weight, self.l1_weight, self.ce_weight) < 0:
+            raise ConfigError("--adv-weight, --l1-weight and --ce-weight must be 0 (off) or more")
+        if not 0 < self.real_label <= 1:
+            raise ConfigError("--real-label must be in (0, 1]: 1, or a little less for label smoothing")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ConfigError("--epochs and --batch-size must be at least 1")
+        if self.workers < 0:
+            raise ConfigError("--workers must be 0 (decode in the training process) or more")
+        if min(self.limit, self.epoch_size, self.val_limit) < 0:
+            raise ConfigError("--limit, --epoch-size and --val-limit must be 0 (no limit) or more")
+        if self.keep_epochs < 0:
+            raise ConfigError("--keep-epochs must be 0 (keep only last.pt and best.pt) or more")
+        if self.samples < 0:
+            raise ConfigError("samples (validation images in each epoch's sample grid) must be 0 or more")
+        if not 0 <= self.val_fraction < 1:
+            raise ConfigError("--val-fraction must be in [0, 1)")
+        if not 0 < self.crop_scale <= 1:
+            raise ConfigError(
+                "crop_scale must be in (0, 1]: the share of the shorter side a crop keeps at least"
+            )
+        if not (self.lr_g > 0 and self.lr_d > 0 and self.lr_decay > 0) or self.lr_decay_steps < 0:
+            raise ConfigError("--lr-g, --lr-d and --lr-decay must be positive, --lr-decay-steps 0 or more")
+        least = {"width": 1, "depth": 1, "blocks": 0}
+        sizes = {k: v for k, v in self.generator_args.items() if k in least}
+        if any(not isinstance(v, int) or v < least[k] for k, v in sizes.items()):
+            raise ConfigError(
+                f"widths and depths must be whole numbers of at least 1, blocks 0 or more (got {sizes})"
+            )
 
     @classmethod
     def fields(cls) -> set[str]:

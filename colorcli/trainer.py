@@ -25,55 +25,6 @@ from colorcli.atomic import write_atomic
 from colorcli.models import colour_classes, registry
 from colorcli.train_config import ConfigError, TrainConfig
 
-MAX_IMAGE_SIZE = 1024  # training crops; a larger one is a typo (or a pixel size meant for colorize)
-
-
-def _validate(cfg: TrainConfig) -> None:
-    arch = registry.get(cfg.arch)
-    if cfg.image_size < arch.min_image_size:
-        raise ConfigError(
-            f"--image-size {cfg.image_size} is too small for {cfg.arch} (at least {arch.min_image_size})"
-        )
-    if cfg.image_size > MAX_IMAGE_SIZE:
-        raise ConfigError(
-            f"--image-size {cfg.image_size} is larger than {MAX_IMAGE_SIZE}: a batch of such crops "
-            "outgrows any machine's memory; train on smaller crops (colorize renders at any size)"
-        )
-    if cfg.precision not in ("auto", "fp32", "bf16", "fp16"):
-        raise ConfigError(f"unknown precision {cfg.precision!r}; use auto, fp32, bf16 or fp16")
-    if not 0 < cfg.disc_pixels <= 1:
-        raise ConfigError("--disc-pixels must be in (0, 1]")
-    if not 0 <= cfg.rebalance <= 1 or not 0 <= cfg.rebalance_hues <= 1:
-        raise ConfigError("--rebalance and --rebalance-hues must be in [0, 1]")
-    if cfg.class_weight < 0:
-        raise ConfigError("--class-weight must be 0 (off) or more")
-    if min(cfg.adv_weight, cfg.l1_weight, cfg.ce_weight) < 0:
-        raise ConfigError("--adv-weight, --l1-weight and --ce-weight must be 0 (off) or more")
-    if not 0 < cfg.real_label <= 1:
-        raise ConfigError("--real-label must be in (0, 1]: 1, or a little less for label smoothing")
-    if cfg.epochs < 1 or cfg.batch_size < 1:
-        raise ConfigError("--epochs and --batch-size must be at least 1")
-    if cfg.workers < 0:
-        raise ConfigError("--workers must be 0 (decode in the training process) or more")
-    if min(cfg.limit, cfg.epoch_size, cfg.val_limit) < 0:
-        raise ConfigError("--limit, --epoch-size and --val-limit must be 0 (no limit) or more")
-    if cfg.keep_epochs < 0:
-        raise ConfigError("--keep-epochs must be 0 (keep only last.pt and best.pt) or more")
-    if cfg.samples < 0:
-        raise ConfigError("samples (validation images in each epoch's sample grid) must be 0 or more")
-    if not 0 <= cfg.val_fraction < 1:
-        raise ConfigError("--val-fraction must be in [0, 1)")
-    if not 0 < cfg.crop_scale <= 1:
-        raise ConfigError("crop_scale must be in (0, 1]: the share of the shorter side a crop keeps at least")
-    if not (cfg.lr_g > 0 and cfg.lr_d > 0 and cfg.lr_decay > 0) or cfg.lr_decay_steps < 0:
-        raise ConfigError("--lr-g, --lr-d and --lr-decay must be positive, --lr-decay-steps 0 or more")
-    least = {"width": 1, "depth": 1, "blocks": 0}
-    sizes = {k: v for k, v in cfg.generator_args.items() if k in least}
-    if any(not isinstance(v, int) or v < least[k] for k, v in sizes.items()):
-        raise ConfigError(
-            f"widths and depths must be whole numbers of at least 1, blocks 0 or more (got {sizes})"
-        )
-
 
 def _bce(scores: torch.Tensor, target: float) -> torch.Tensor:
     # scores are pre-tanh; tanh(z) read as a probability (1 + tanh z) / 2 is sigmoid(2z)
@@ -208,7 +159,7 @@ class Trainer:
     def __init__(
         self, cfg: TrainConfig, resume: bool = False, log: Callable[[str], None] | None = None
     ) -> None:
-        _validate(cfg)
+        cfg.check()
         self.cfg = cfg
         self.run_dir = Path(cfg.out)
         self.device = processes.pick_device(cfg.device)

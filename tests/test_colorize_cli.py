@@ -628,10 +628,10 @@ def test_a_pillow_warning_is_one_line_naming_its_file(tiny_onnx_model: Path, tmp
     lines = run.stderr.decode().strip().splitlines()
     said = [line for line in lines if line.startswith("warning:")]
     # every file that warns is named, once, though Pillow repeats itself from one line of code
-    assert run.returncode == 0 and sorted(said) == [
-        f"warning: {tmp_path / name}: Tag data larger than file. Skipping tag 270"
-        for name in ("cut-exif-too.jpg", "cut-exif.jpg")
-    ], lines
+    # (its words vary by version: "Tag data larger than file. Skipping tag 270", "Truncated File Read")
+    named = [line.split(": ", 2)[1] for line in sorted(said)]
+    assert run.returncode == 0 and named == [str(tmp_path / n) for n in ("cut-exif-too.jpg", "cut-exif.jpg")]
+    assert all(len(line.split(": ", 2)[2]) > 5 for line in said), lines
     assert not any("warnings.warn" in line or "UserWarning" in line for line in lines)
     photos = tmp_path / "photos"
     photos.mkdir()

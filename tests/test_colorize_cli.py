@@ -638,7 +638,7 @@ def test_a_pillow_warning_is_one_line_naming_its_file(tiny_onnx_model: Path, tmp
     Image.fromarray(data.astronaut()[:32, :32]).save(photos / "cut-exif.jpg", exif=b"Exif\x00\x00" + tiff)
     run = colorcli("evaluate", str(photos), "--model", str(tiny_onnx_model))
     said = run.stderr.decode()
-    assert run.returncode == 0 and f"warning: {photos / 'cut-exif.jpg'}: Tag data larger" in said
+    assert run.returncode == 0 and f"warning: {photos / 'cut-exif.jpg'}: " in said
     assert "UserWarning" not in said
 
 

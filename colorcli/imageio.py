@@ -214,7 +214,7 @@ def _unopened_tiff(source: str | Path | BinaryIO, max_megapixels: float) -> Pict
         fh.seek(0)
         exif = Image.Exif()
         exif.load_from_fp(fh)
-        exif_bytes = _exif_of_tiff(tags, exif)
+        exif_bytes = _exif_of_tiff(tags, exif, fh)
     info = {"dpi": _tiff_dpi(tags), "xmp": tags.get(deep.XMP_TAG), "icc_profile": tags.get(deep.ICC_TAG)}
     info = {k: v for k, v in info.items() if v is not None}
     turned_by = tags.get(_ORIENTATION, 1)
@@ -336,7 +336,7 @@ def from_pil(im: Image.Image) -> Picture:
     notes = _what_is_lost(im, full_depth=stored is not None, reader=how)
     exif = im.getexif()
     turned_by = exif.get(_ORIENTATION, 1)
-    exif_bytes = _exif_of_tiff(im.tag_v2, exif) if im.format == "TIFF" else None
+    exif_bytes = _exif_of_tiff(im.tag_v2, exif, getattr(im, "fp", None)) if im.format == "TIFF" else None
     if stored is not None:
         grey, alpha = _deep_planes(stored, turned_by, im.tag_v2.get(262) if im.format == "TIFF" else None)
     else:
@@ -694,20 +694,58 @@ def _directories(exif: Image.Exif) -> dict[int, dict[int, Any]]:
     return found
 
 
-def _exif_of_tiff(tags: TiffImagePlugin.ImageFileDirectory_v2, exif: Image.Exif) -> bytes | None:
+def _exif_of_tiff(
+    tags: TiffImagePlugin.ImageFileDirectory_v2, exif: Image.Exif, fp: BinaryIO | None
+) -> bytes | None:
     """The EXIF a TIFF's results get: its descriptive tags and EXIF and GPS directories. The rest
     of a TIFF's directory is its own structure (strip offsets, sizes), not worth copying; so is
     an ImageDescription that tifffile or ImageJ wrote to record the pages' layout, which on a
-    one-page result makes them look for pages that are not there."""
+    one-page result makes them look for pages that are not there. ``fp``: the file, where it is
+    still open, for the caption (:func:`_caption`)."""
     result = Image.Exif()
     stored = _as_stored(tags, _DESCRIPTIVE_TAGS)
-    if stored.get(_IMAGE_DESCRIPTION, b"").lstrip().startswith(_LAYOUT_DESCRIPTIONS):
-        del stored[_IMAGE_DESCRIPTION]
+    stored.pop(_IMAGE_DESCRIPTION, None)
+    if (caption := _caption(tags, fp)) is not None:
+        stored[_IMAGE_DESCRIPTION] = caption
     result.update(stored)
     directories = _directories(exif)
     for tag, directory in directories.items():
         result.get_ifd(tag).update(directory)
     return result.tobytes() if len(result) or directories else None
+
+
+def _caption(tags: TiffImagePlugin.ImageFileDirectory_v2, fp: BinaryIO | None) -> bytes | None:
+    """A TIFF's ImageDescription, unless it records the pages' layout. tifffile writes the
+    caption it is given and then its layout as a second ImageDescription, of which Pillow keeps
+    one, the first from Pillow 13 and the last before: so all of them are read from the file."""
+    found = _descriptions_in(fp) if fp is not None else []
+    found = found or list(_as_stored(tags, (_IMAGE_DESCRIPTION,)).values())
+    return next((d for d in found if not d.lstrip().startswith(_LAYOUT_DESCRIPTIONS)), None)
+
+
+def _descriptions_in(fp: BinaryIO) -> list[bytes]:
+    """Every ImageDescription of a classic TIFF's first directory, in file order ([] if it
+    cannot be read so)."""
+    try:
+        fp.seek(0)
+        head = fp.read(8)
+        order = {b"II*\0": "<", b"MM\0*": ">"}[head[:4]]
+        fp.seek(struct.unpack(order + "I", head[4:])[0])
+        (count,) = struct.unpack(order + "H", fp.read(2))
+        entries = fp.read(12 * count)
+        found = []
+        for at in range(0, len(entries) - 11, 12):
+            tag, kind, length, offset = struct.unpack(order + "HHII", entries[at : at + 12])
+            if tag == _IMAGE_DESCRIPTION and kind == 2:  # ASCII
+                if length <= 4:
+                    text = entries[at + 8 : at + 8 + length]
+                else:
+                    fp.seek(offset)
+                    text = fp.read(length)
+                found.append(text.split(b"\0", 1)[0])
+        return found
+    except (KeyError, OSError, ValueError, struct.error):  # BigTIFF, a cut file, a closed one
+        return []
 
 
 def _tiff_tags(picture: Picture) -> dict[int, bytes | dict[int, Any]]:

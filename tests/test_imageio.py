@@ -787,11 +787,28 @@ def test_a_palette_image_s_profile_is_applied_and_a_16_bit_grey_one_is_named(tmp
     assert any("profile was not applied" in note for note in imageio.load(deep).notes)
 
 
-def test_a_layout_description_is_not_copied_onto_a_one_page_result(tmp_path: Path) -> None:
+def _descriptions_swapped(path: Path) -> None:
+    """The two ImageDescription entries of a little-endian TIFF's first directory, swapped."""
+    raw = bytearray(path.read_bytes())
+    at = int.from_bytes(raw[4:8], "little")
+    count = int.from_bytes(raw[at : at + 2], "little")
+    tag = (270).to_bytes(2, "little")
+    first, second = [e for e in range(at + 2, at + 2 + 12 * count, 12) if raw[e : e + 2] == tag]
+    raw[first : first + 12], raw[second : second + 12] = raw[second : second + 12], raw[first : first + 12]
+    path.write_bytes(bytes(raw))
+
+
+@pytest.mark.parametrize("layout_first", [False, True], ids=["tifffile-order", "layout-first"])
+def test_a_layout_description_is_not_copied_onto_a_one_page_result(
+    tmp_path: Path, layout_first: bool
+) -> None:
     stack = tmp_path / "stack.tif"
     tifffile.imwrite(stack, np.full((2, 20, 30), 90, np.uint8))  # tifffile writes {"shape": [2, 20, 30]}
+    # tifffile writes the caption, then its layout; Pillow keeps one of the two (which, by version)
     captioned = tmp_path / "captioned.tif"
     tifffile.imwrite(captioned, np.full((20, 30), 90, np.uint8), description="Harbour, 1931")
+    if layout_first:
+        _descriptions_swapped(captioned)
     for source, kept in ((stack, None), (captioned, "Harbour, 1931")):
         picture = imageio.load(source)
         out = io.BytesIO()

@@ -184,6 +184,9 @@ def _run(
 
     # The bar goes to stderr, so --json output on stdout stays a clean document.
     console = Console(stderr=True)
+    if not console.is_terminal:  # no bar at all: before rich 15, even a disabled one stopped by an
+        # error printed a blank line first
+        return engine.evaluate(photos, candidates, max_side, grid_rows, limit, on_photo=on_photo)
     with Progress(
         TextColumn("evaluating"),
         BarColumn(),
@@ -191,7 +194,6 @@ def _run(
         TimeRemainingColumn(),
         console=console,
         transient=True,
-        disable=not console.is_terminal,
     ) as progress:
         # grey and unreadable files are not counted, so the bar may stop short of its total
         task = progress.add_task("evaluating", total=min(len(photos), limit or len(photos)))

@@ -633,7 +633,7 @@ class Trainer:
             values = self._batch(images, train, labels)
             not_numbers = 0 if self._all_numbers(values) else not_numbers + 1
             if not_numbers == DIVERGED_STEPS:
-                raise Diverged(self._diverged(f"for {not_numbers} steps in a row"))
+                raise self._diverged(f"for {not_numbers} steps in a row")
             metrics.add(images.shape[0], **values)
             progress.advance(task, images.shape[0], metrics.running())
         progress.finish(task)
@@ -658,7 +658,7 @@ class Trainer:
             with torch.no_grad():
                 val_m = self._run_epoch(False, progress)
             if not _numbers(val_m):  # before it is saved over the last good checkpoint
-                raise Diverged(self._diverged("on the validation images"))
+                raise self._diverged("on the validation images")
             self.epoch += 1
             last = {
                 "epoch": self.epoch,
@@ -686,13 +686,16 @@ class Trainer:
         bad = torch.tensor([0.0 if _numbers(values) else 1.0], device=self.device)
         return self.dist.sum(bad).item() == 0
 
-    def _diverged(self, where: str) -> str:
+    def _diverged(self, where: str) -> Diverged:
+        """The error to stop with, once every rank is here: the ranks decide together (their
+        losses reduced), and leave together, as at the end of :meth:`fit`."""
+        self.dist.barrier()
         kept = (
             f"checkpoints/last.pt still holds epoch {self.saved_epoch}"
             if self.saved_epoch
             else "no epoch was saved"
         )
-        return (
+        return Diverged(
             f"the run diverged: its losses were not numbers {where} in epoch {self.epoch + 1}, "
             f"which was not saved ({kept}). Start again with lower --lr-g and --lr-d, or "
             "--precision fp32, in a new --out (from checkpoints/best.pt with --init, if there is one)"

@@ -447,9 +447,9 @@ def _target_problem(job: Job, options: WriteOptions) -> Result | None:
     try:
         if job.target.resolve() == job.source.resolve():
             return _failed(job, "the output would overwrite the input; choose another -o folder", started)
-        exists = job.target.exists()
+        exists = _output_exists(job.target)
         compare = compare_path(job.target) if options.compare else None
-        compare_exists = compare is not None and compare.exists()
+        compare_exists = compare is not None and _output_exists(compare)
     except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop, before Python 3.13
         return _failed(job, f"cannot check the output: {exc}", started)
     if exists and options.skip_existing and (compare is None or compare_exists):
@@ -461,6 +461,16 @@ def _target_problem(job: Job, options: WriteOptions) -> Result | None:
         # found now, not after the result is written: a run reported failed would leave it
         return _failed(job, f"{compare} exists; {keep}", started)
     return None
+
+
+def _output_exists(path: Path) -> bool:
+    """Whether ``path`` exists; OSError where it cannot be looked up, as a symbolic link loop
+    cannot (which Path.exists() takes for a missing file, and from Python 3.13 resolve() too)."""
+    try:
+        path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    return True
 
 
 def _failed(job: Job, error: str, started: float) -> Result:

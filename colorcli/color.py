@@ -189,3 +189,21 @@ def lab_to_linear_in_gamut(lightness: np.ndarray, a: np.ndarray, b: np.ndarray) 
         under = np.where(linear < 0.0, y / (y - linear), 1.0)
     t = np.clip(np.minimum(over, under).min(axis=-1, keepdims=True), 0.0, 1.0)
     return np.clip(y + t * (linear - y), 0.0, 1.0)
+
+
+_TONE_BAND = 5.0  # L units: a toned print's tint drifts with lightness, slowly
+
+
+def tint_spread(rgb: np.ndarray) -> float:
+    """How far a photo's a,b stray (RMS, CIELAB units) from the one tint per band of lightness
+    that a toned print has: under about 3.5 for grey and for sepia, selenium or cyanotype prints,
+    JPEG's chroma noise included; 5 to 15 for nearly every colour photo. ``rgb``: (..., 3) sRGB in
+    [0, 1]."""
+    lab = rgb_to_lab(np.asarray(rgb).reshape(-1, 3))
+    band = np.minimum(lab[:, 0] / _TONE_BAND, 100.0 / _TONE_BAND).astype(np.intp)
+    count = np.bincount(band).clip(1)
+    stray = np.zeros(len(lab), dtype=np.float64)
+    for channel in (1, 2):
+        tint = np.bincount(band, lab[:, channel]) / count
+        stray += (lab[:, channel] - tint[band]) ** 2
+    return float(np.sqrt(stray.mean())) if len(lab) else 0.0

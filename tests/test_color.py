@@ -37,6 +37,17 @@ def test_out_of_gamut_lab_is_clipped_not_wrapped():
     assert np.all((rgb >= 0) & (rgb <= 1)) and np.isfinite(rgb).all()
 
 
+def test_tint_spread_is_the_rms_of_a_b_about_one_tint_per_band_of_lightness():
+    lab = np.zeros((2, 8, 3), np.float32)
+    lab[..., 0] = 52.5
+    lab[0, :, 1], lab[1, :, 1] = 10.0, -10.0  # one band, its tint a = 0: every pixel strays by 10
+    assert color.tint_spread(color.lab_to_rgb(lab)) == pytest.approx(10.0, abs=0.05)
+    toned = np.stack(np.broadcast_arrays(np.linspace(20.0, 90.0, 64), 6.0, 18.0), axis=-1)
+    assert color.tint_spread(color.lab_to_rgb(toned)) == pytest.approx(0.0, abs=0.05)
+    grey = np.repeat(np.linspace(0.0, 1.0, 64)[:, None], 3, axis=-1)
+    assert color.tint_spread(grey) == pytest.approx(0.0, abs=0.05)
+
+
 def test_grey_to_lightness_is_l_of_grey_pixels():
     grey = np.linspace(0, 1, 256, dtype=np.float32)
     expected = skcolor.rgb2lab(np.repeat(grey[:, None], 3, axis=1)[None])[0, :, 0]

@@ -245,17 +245,20 @@ def test_read_only_output_folder(tiny_onnx_model: Path, tmp_path: Path) -> None:
     assert run.returncode == 1 and "not writable" in run.stderr.decode()
 
 
-def test_exif_orientation_and_multi_frame_end_to_end(tiny_onnx_model: Path, tmp_path: Path) -> None:
+def test_exif_orientation_and_notes_end_to_end(tiny_onnx_model: Path, tmp_path: Path) -> None:
     exif = Image.Exif()
     exif[0x0112] = 8  # rotate 90° counter-clockwise to display
     exif[0x010F] = "Leica"  # Make
     Image.fromarray(data.camera()[:, :200]).save(tmp_path / "sideways.jpg", exif=exif.tobytes())
     pages = [Image.fromarray(data.camera()), Image.fromarray(data.moon())]
     pages[0].save(tmp_path / "scan.tif", save_all=True, append_images=pages[1:])
+    Image.fromarray(data.astronaut()).save(tmp_path / "colour.jpg")
     run = colorcli("colorize", str(tmp_path), "--json", "--model", str(tiny_onnx_model))
     assert run.returncode == 0, run.stderr.decode()
     notes = {Path(r["input"]).name: r.get("note") for r in map(json.loads, run.stdout.decode().splitlines())}
     assert "first of 2 frames" in notes["scan.tif"]
+    assert notes["colour.jpg"] == "in colour already: the model's colours replaced the photo's own"
+    assert notes["sideways.jpg"] is None
     out = tmp_path.parent / f"{tmp_path.name}-colorized"
     upright = Image.open(out / "sideways.jpg")
     assert upright.size == (512, 200)

@@ -89,6 +89,7 @@ _NO_ALPHA_FORMATS = frozenset({"jpg", "bmp"})
 # a,b straying further than this (color.tint_spread) from one tint per lightness is colour of the
 # photo's own, measured on at most _TINT_SAMPLE pixels (a few milliseconds however big the photo)
 _OWN_COLOUR = 4.0
+IN_COLOUR = "in colour already: the model's colours replaced the photo's own"
 _TINT_SAMPLE = 1 << 16
 _XMP_ORIENTATION = re.compile(rb'(tiff:Orientation="|<tiff:Orientation>)[0-9]')
 
@@ -107,6 +108,7 @@ class Picture:
     exif: bytes | None = None  # orientation reset to 1 (the pixels are upright)
     info: dict[str, Any] = field(default_factory=dict)  # dpi, xmp, comment, iptc, PNG text
     notes: tuple[str, ...] = ()  # what the result cannot keep of the file, for the user
+    in_colour: bool = False  # colour of its own, beyond a toned print's tint: the result replaces it
 
     @property
     def size(self) -> tuple[int, int]:
@@ -223,10 +225,10 @@ def _unopened_tiff(source: str | Path | BinaryIO, max_megapixels: float) -> Pict
     info = {"dpi": _tiff_dpi(tags), "xmp": tags.get(deep.XMP_TAG), "icc_profile": tags.get(deep.ICC_TAG)}
     info = {k: v for k, v in info.items() if v is not None}
     turned_by = tags.get(_ORIENTATION, 1)
-    grey, alpha, notes = _deep_planes(stored, turned_by, tags.get(262))
-    notes += ("multi-frame file: only the first frame was coloured",) if tags.next else ()
+    grey, alpha, in_colour = _deep_planes(stored, turned_by, tags.get(262))
+    notes = ("multi-frame file: only the first frame was coloured",) if tags.next else ()
     keep = _kept_info(info, turned_by) | _tiff_iptc(tags)
-    return Picture(grey, alpha, "tiff", exif_bytes, keep, notes + _profile_notes(grey, info))
+    return Picture(grey, alpha, "tiff", exif_bytes, keep, notes + _profile_notes(grey, info), in_colour)
 
 
 def tiff_holds_grey(path: str | Path) -> bool:
@@ -338,16 +340,16 @@ def from_pil(im: Image.Image) -> Picture:
         stored = deep.samples(im) if how else None
     except deep.CorruptData as exc:  # an ImageError also where an API caller opened the image
         raise ImageError(_describe(exc)) from None
-    lost = _what_is_lost(im, full_depth=stored is not None, reader=how)
+    notes = _what_is_lost(im, full_depth=stored is not None, reader=how)
     exif = im.getexif()
     turned_by = exif.get(_ORIENTATION, 1)
     exif_bytes = _exif_of_tiff(im.tag_v2, exif, getattr(im, "fp", None)) if im.format == "TIFF" else None
     if stored is not None:
         photometric = im.tag_v2.get(262) if im.format == "TIFF" else None
-        grey, alpha, notes = _deep_planes(stored, turned_by, photometric)
+        grey, alpha, in_colour = _deep_planes(stored, turned_by, photometric)
     else:
         turned = upright(im)
-        grey, alpha, notes = _grey_and_alpha(to_srgb(_transparency_as_alpha(turned), icc))
+        grey, alpha, in_colour = _grey_and_alpha(to_srgb(_transparency_as_alpha(turned), icc))
         if im.format == "TIFF" and im.tag_v2.get(262) == 0 and grey.dtype == np.uint16:
             grey = 65535 - grey  # MinIsWhite: Pillow inverts 8-bit samples itself, not 16-bit ones
         notes += _profile_notes(grey, im.info)
@@ -362,37 +364,35 @@ def from_pil(im: Image.Image) -> Picture:
     if im.format == "PNG":
         keep["text"] = {k: v for k, v in getattr(im, "text", {}).items() if isinstance(v, str)}
     keep.update(_iptc_of(im))
-    return Picture(grey, alpha, _FORMAT_NAMES.get(im.format or "", "png"), exif_bytes, keep, lost + notes)
+    return Picture(grey, alpha, _FORMAT_NAMES.get(im.format or "", "png"), exif_bytes, keep, notes, in_colour)
 
 
 def _deep_planes(
     stored: np.ndarray, turned_by: int | None, photometric: int | None
-) -> tuple[np.ndarray, np.ndarray | None, tuple[str, ...]]:
+) -> tuple[np.ndarray, np.ndarray | None, bool]:
     """The upright grey plane and 8-bit alpha plane of (H, W, C) samples as stored: 16-bit grey,
     grey+alpha, RGB or RGBA, or (by a TIFF's ``photometric``) CIELAB of 8 or 16 bits, whose grey
-    plane keeps that depth; and the note on any colour of the photo's own."""
-    notes: tuple[str, ...] = ()
+    plane keeps that depth; and whether the photo is in colour (:func:`_in_colour`)."""
+    in_colour = False
     if photometric in deep.LAB_PHOTOMETRICS:
         grey = _lightness_grey(stored.dtype.itemsize * 8)[stored[..., 0]]
     elif stored.shape[2] >= 3:
         grey = render.luminance16(stored[..., :3])
-        notes = _own_colour_notes(stored, np.iinfo(stored.dtype).max)
+        in_colour = _in_colour(stored, np.iinfo(stored.dtype).max)
     else:
         grey = 65535 - stored[..., 0] if photometric == 0 else stored[..., 0]  # 0: MinIsWhite
     has_alpha = stored.shape[2] in (2, 4)
     alpha = deep.orient((stored[..., -1] >> 8).astype(np.uint8), turned_by) if has_alpha else None
-    return deep.orient(grey, turned_by), alpha, notes
+    return deep.orient(grey, turned_by), alpha, in_colour
 
 
-def _own_colour_notes(rgb: np.ndarray, top: int) -> tuple[str, ...]:
-    """A note for a photo in colour already, whose colours the result replaces (a toned
-    print's tint is expected to go, and gets none). ``rgb``: (H, W, 3+) samples, ``top`` their
-    white."""
+def _in_colour(rgb: np.ndarray, top: int) -> bool:
+    """Whether a photo has colour of its own, beyond the tint of a toned print (sepia,
+    selenium, cyanotype), which colouring is meant to replace. ``rgb``: (H, W, 3+) samples,
+    ``top`` their white."""
     step = max(1, math.isqrt(rgb.shape[0] * rgb.shape[1] // _TINT_SAMPLE))
     sample = rgb[::step, ::step, :3]
-    if color.tint_spread(sample.astype(np.float32) / top) <= _OWN_COLOUR:
-        return ()
-    return ("in colour already: the model's colours replaced the photo's own",)
+    return color.tint_spread(sample.astype(np.float32) / top) > _OWN_COLOUR
 
 
 @functools.lru_cache(maxsize=2)
@@ -546,8 +546,8 @@ def _srgb_cms_profile() -> Any:
     return ImageCms.createProfile("sRGB")
 
 
-def _grey_and_alpha(im: Image.Image) -> tuple[np.ndarray, np.ndarray | None, tuple[str, ...]]:
-    """The grey and alpha planes of an image in sRGB, and the note on any colour of its own."""
+def _grey_and_alpha(im: Image.Image) -> tuple[np.ndarray, np.ndarray | None, bool]:
+    """The grey and alpha planes of an image in sRGB, and whether it is in colour (:func:`_in_colour`)."""
     mode = im.mode
     if mode == "P":
         im = im.convert("RGBA" if "transparency" in im.info else "RGB")
@@ -557,16 +557,16 @@ def _grey_and_alpha(im: Image.Image) -> tuple[np.ndarray, np.ndarray | None, tup
         im = im.convert("RGBA" if mode == "RGBa" else "RGB")
     mode = im.mode
     if mode == "LAB":  # an 8-bit CIELAB TIFF: L itself, the rest is colour
-        return _lightness_grey(8)[np.asarray(im)[..., 0]], None, ()
+        return _lightness_grey(8)[np.asarray(im)[..., 0]], None, False
     if mode in ("L", "LA"):
         arr = np.asarray(im)
         if mode == "L":
-            return arr, None, ()
-        return np.ascontiguousarray(arr[..., 0]), np.ascontiguousarray(arr[..., 1]), ()
+            return arr, None, False
+        return np.ascontiguousarray(arr[..., 0]), np.ascontiguousarray(arr[..., 1]), False
     if mode in ("RGB", "RGBA"):
         arr = np.asarray(im)
         alpha = np.ascontiguousarray(arr[..., 3]) if mode == "RGBA" else None
-        return render.luminance8(arr), alpha, _own_colour_notes(arr, 255)
+        return render.luminance8(arr), alpha, _in_colour(arr, 255)
     if mode.startswith("I;16") or mode == "I":
         arr = np.asarray(im)
         if mode == "I" and (arr.min() < 0 or arr.max() > 65535):
@@ -576,13 +576,13 @@ def _grey_and_alpha(im: Image.Image) -> tuple[np.ndarray, np.ndarray | None, tup
             )
         marked = im.info.get("transparency")  # a 16-bit grey PNG's tRNS value
         alpha = np.where(arr == marked, 0, 255).astype(np.uint8) if isinstance(marked, int) else None
-        return np.ascontiguousarray(arr, dtype=np.uint16), alpha, ()
+        return np.ascontiguousarray(arr, dtype=np.uint16), alpha, False
     raise ImageError(f"unsupported image mode {mode!r}; convert it to 8- or 16-bit grey or RGB first")
 
 
 def notes_for(picture: Picture, fmt: str) -> tuple[str, ...]:
     """What a result written as ``fmt`` lacks, for the user: the file's notes, then the format's."""
-    notes = picture.notes
+    notes = (IN_COLOUR, *picture.notes) if picture.in_colour else picture.notes
     if picture.alpha is not None and fmt in _NO_ALPHA_FORMATS:
         notes += (f"{OUTPUT_FORMATS[fmt][0]} has no transparency: the alpha was dropped",)
     if "iptc" in picture.info and fmt not in _IPTC_FORMATS:

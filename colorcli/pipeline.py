@@ -41,6 +41,7 @@ class WriteOptions:
     overwrite: bool = False
     skip_existing: bool = False
     compare: bool = False
+    skip_colour: bool = False  # leave photos in colour already (imageio.Picture.in_colour) alone
 
 
 def plan(
@@ -342,6 +343,8 @@ class Colorizer:
             return problem
         try:
             picture = imageio.load(job.source, self.max_megapixels)
+            if options.skip_colour and picture.in_colour:
+                return _skipped(job, "in colour already", started)
             return _Prepared(picture, self._model_inputs(picture), started)
         except imageio.ImageError as exc:
             return _failed(job, str(exc), started)
@@ -385,9 +388,7 @@ class Colorizer:
         except Exception as exc:  # an encoder refusing one odd image must not stop the run
             return _failed(job, f"cannot encode: {type(exc).__name__}: {exc}", prepared.started)
         if not any(wrote):
-            return Result(
-                str(job.source), str(job.target), "skipped", None, _ms(prepared.started), note="output exists"
-            )
+            return _skipped(job, "output exists", prepared.started)
         notes = imageio.notes_for(picture, fmt)
         if not wrote[0]:
             notes = ["kept the existing result, wrote its --compare picture", *notes]
@@ -453,7 +454,7 @@ def _target_problem(job: Job, options: WriteOptions) -> Result | None:
     except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop, before Python 3.13
         return _failed(job, f"cannot check the output: {exc}", started)
     if exists and options.skip_existing and (compare is None or compare_exists):
-        return Result(str(job.source), str(job.target), "skipped", None, _ms(started), note="output exists")
+        return _skipped(job, "output exists", started)
     keep = "pass --overwrite to replace it or --skip-existing to keep it"
     if exists and not (options.overwrite or options.skip_existing):
         return _failed(job, f"the output exists; {keep}", started)
@@ -475,6 +476,10 @@ def _output_exists(path: Path) -> bool:
 
 def _failed(job: Job, error: str, started: float) -> Result:
     return Result(str(job.source), str(job.target), "failed", error, _ms(started))
+
+
+def _skipped(job: Job, why: str, started: float) -> Result:
+    return Result(str(job.source), str(job.target), "skipped", None, _ms(started), note=why)
 
 
 def _ms(started: float) -> float:

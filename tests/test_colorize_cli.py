@@ -266,6 +266,24 @@ def test_exif_orientation_and_notes_end_to_end(tiny_onnx_model: Path, tmp_path: 
     profile = ImageCms.ImageCmsProfile(io.BytesIO(upright.info["icc_profile"]))
     assert "sRGB" in ImageCms.getProfileDescription(profile)
     assert getattr(Image.open(out / "scan.tif"), "n_frames", 1) == 1
+    # --skip-colour leaves the colour photo alone and colours the rest
+    rerun = colorcli(
+        "colorize",
+        str(tmp_path),
+        "--skip-colour",
+        "--json",
+        "-o",
+        str(out / "again"),
+        "--model",
+        str(tiny_onnx_model),
+    )
+    assert rerun.returncode == 0, rerun.stderr.decode()
+    status = {
+        Path(r["input"]).name: (r["status"], r.get("note"))
+        for r in map(json.loads, rerun.stdout.splitlines())
+    }
+    assert status["colour.jpg"] == ("skipped", "in colour already") and status["sideways.jpg"][0] == "ok"
+    assert not (out / "again" / "colour.jpg").exists() and (out / "again" / "sideways.jpg").exists()
 
 
 def test_base_install_never_imports_torch_and_help_is_light(tiny_onnx_model: Path, tmp_path: Path) -> None:
@@ -556,6 +574,8 @@ def test_a_folder_to_standard_output_is_a_usage_error(tiny_onnx_model: Path, tmp
     Image.new("L", (8, 8)).save(grey, "PNG")
     side = colorcli("colorize", "-", "--compare", "--model", str(tiny_onnx_model), stdin=grey.getvalue())
     assert side.returncode == 2 and b"--compare writes NAME-compare beside a result file" in side.stderr
+    kept = colorcli("colorize", "-", "--skip-colour", "--model", str(tiny_onnx_model), stdin=grey.getvalue())
+    assert kept.returncode == 2 and b"a piped image always gets its result" in kept.stderr
 
 
 def test_a_piped_image_arriving_in_pieces_is_still_an_image(tiny_onnx_model: Path) -> None:

@@ -72,6 +72,9 @@ def colorize(
     quality: int = typer.Option(QUALITY, "--quality", min=1, max=100, help="JPEG/WebP quality."),
     skip_existing: bool = typer.Option(False, "--skip-existing", help="Leave outputs that exist alone."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace outputs that exist."),
+    skip_colour: bool = typer.Option(
+        False, "--skip-colour", help="Leave photos in colour already alone (toned prints are still coloured)."
+    ),
     saturation: float = typer.Option(
         1.0,
         "--saturation",
@@ -114,7 +117,7 @@ def colorize(
         )
     except ValueError as exc:
         usage_error(str(exc))
-    options = pipeline.WriteOptions(fmt, quality, overwrite, skip_existing, compare)
+    options = pipeline.WriteOptions(fmt, quality, overwrite, skip_existing, compare, skip_colour)
     warnings_as_lines()
 
     # the first bytes tell an image from a list of paths: read them whole, as a pipe may bring fewer
@@ -148,6 +151,8 @@ def colorize(
             usage_error("the colour image would go to the terminal; redirect it to a file: > colour.png")
         if compare:
             usage_error("--compare writes NAME-compare beside a result file; a piped result has none")
+        if skip_colour:
+            usage_error("--skip-colour leaves files out of a run; a piped image always gets its result")
         source = _one_input(inputs, stream_in)
         if dry_run:
             _say(f"dry run: would write standard output  <-  {'standard input' if stream_in else source}")

@@ -7,7 +7,7 @@ grey with transparency) or a 16-bit CIELAB one at all. TIFF samples in strips, u
 (what scanners write by default) or deflated (Photoshop's "ZIP"), are read by a small reader of
 colorcli's own; PNG, LZW-compressed and tiled TIFF by imagecodecs, the [deep] extra, when it is
 installed. This module reads samples as stored and writes the metadata it is handed; turning them
-upright and into grey, and choosing the metadata, is :mod:`imageio`'s.
+upright and into grey is :mod:`imageio`'s, and choosing the metadata :mod:`photo_metadata`'s.
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ Decoding turns every supported mode into an upright grey plane with the photo's 
 16 bits), an optional alpha plane and the metadata worth keeping; :mod:`colorcli.deep` reads the
 16-bit colour and grey+alpha samples that Pillow decodes at 8 bits or does not open. Encoding
 writes 8-bit results with Pillow and 16-bit RGB(A) PNG and TIFF with :mod:`colorcli.deep`'s
-writers (Pillow has no 16-bit colour mode), always tagged sRGB, with the metadata chosen here;
-:mod:`colorcli.atomic` puts them in place.
+writers (Pillow has no 16-bit colour mode), always tagged sRGB, with the photo's metadata
+(:mod:`colorcli.photo_metadata`); :mod:`colorcli.atomic` puts them in place.
 
 Multi-frame files (animated WebP, multi-page TIFF): the first frame is coloured and written as
 a single image; the result carries a note saying so.
@@ -17,7 +17,6 @@ import contextlib
 import functools
 import io
 import math
-import re
 import struct
 import threading
 import warnings
@@ -30,6 +29,7 @@ import numpy as np
 from PIL import Image, ImageOps, TiffImagePlugin, UnidentifiedImageError
 
 from colorcli import color, deep, render
+from colorcli import photo_metadata as meta
 
 try:  # HEIC/HEIF, phones' format: read when the [heif] extra (pillow-heif) is installed
     from pillow_heif import register_heif_opener
@@ -63,35 +63,15 @@ OUTPUT_FORMATS = {
 }
 _FORMAT_NAMES = {"JPEG": "jpg", "MPO": "jpg", "PNG": "png", "WEBP": "webp", "TIFF": "tiff", "BMP": "bmp"}
 _SIXTEEN_BIT_FORMATS = frozenset({"png", "tiff"})
-_ORIENTATION = 0x0112
 _X_RESOLUTION = 282  # and YResolution 283
 _RESOLUTION_UNIT = 296
-# IPTC-IIM (captions, keywords, credit, the archive's own fields): a TIFF's IPTC-NAA tag
-# (deep.IPTC_TAG), and in a JPEG the resources of Photoshop's APP13 segment holding it and the
-# digest that tells ExifTool and Photoshop it agrees with the XMP
-_IPTC_RESOURCE, _IPTC_DIGEST_RESOURCE = 0x0404, 0x0425
-_IPTC_FORMATS = frozenset({"jpg", "tiff"})
-_APP13_HEADER = b"Photoshop 3.0\x00"
-_XMP_PNG_KEY = "XML:com.adobe.xmp"  # PNG keeps XMP as an iTXt text chunk of this name
-_RAW_EXIF_KEY = "raw profile type exif"  # ImageMagick's text chunk of hex EXIF, which Pillow reads
 _EXIF_FORMATS = frozenset({"jpg", "png", "webp"})
-# the tags that describe a photo, in a TIFF's own directory and in EXIF's first one alike:
-# DocumentName, ImageDescription, Make, Model, PageName, DateTime, Artist, Copyright. An
-# archive's catalogue entry lives in them.
-_DESCRIPTIVE_TAGS = (269, 270, 271, 272, 285, 306, 315, 33432)
-_IMAGE_DESCRIPTION = 270
-_LAYOUT_DESCRIPTIONS = (b'{"shape":', b"shape=(", b"ImageJ=")  # tifffile's JSON and old form, ImageJ's
-# EXIF's directories of camera settings (exposure, lens, time taken) and of GPS position, and the
-# interoperability one inside the former: a photo's history, as an archive catalogues it
-_EXIF_IFD, _GPS_IFD, _INTEROP_IFD = 0x8769, 0x8825, 0xA005
 _NO_ALPHA_FORMATS = frozenset({"jpg", "bmp"})
-# XMP's copy of the orientation, as an attribute or an element (what Lightroom and cameras write)
 # a,b straying further than this (color.tint_spread) from one tint per lightness is colour of the
 # photo's own, measured on at most _TINT_SAMPLE pixels (a few milliseconds however big the photo)
 _OWN_COLOUR = 4.0
-IN_COLOUR = "in colour already: the model's colours replaced the photo's own"
 _TINT_SAMPLE = 1 << 16
-_XMP_ORIENTATION = re.compile(rb'(tiff:Orientation="|<tiff:Orientation>)[0-9]')
+IN_COLOUR = "in colour already: the model's colours replaced the photo's own"
 
 
 class ImageError(Exception):
@@ -221,13 +201,13 @@ def _unopened_tiff(source: str | Path | BinaryIO, max_megapixels: float) -> Pict
         fh.seek(0)
         exif = Image.Exif()
         exif.load_from_fp(fh)
-        exif_bytes = _exif_of_tiff(tags, exif, fh)
+        exif_bytes = meta.tiff_exif(tags, exif, fh)
     info = {"dpi": _tiff_dpi(tags), "xmp": tags.get(deep.XMP_TAG), "icc_profile": tags.get(deep.ICC_TAG)}
     info = {k: v for k, v in info.items() if v is not None}
-    turned_by = tags.get(_ORIENTATION, 1)
+    turned_by = tags.get(meta.ORIENTATION, 1)
     grey, alpha, in_colour = _deep_planes(stored, turned_by, tags.get(262))
     notes = ("multi-frame file: only the first frame was coloured",) if tags.next else ()
-    keep = _kept_info(info, turned_by) | _tiff_iptc(tags)
+    keep = meta.kept_info(info, turned_by) | meta.tiff_iptc(tags)
     return Picture(grey, alpha, "tiff", exif_bytes, keep, notes + _profile_notes(grey, info), in_colour)
 
 
@@ -320,11 +300,11 @@ def upright(im: Image.Image) -> Image.Image:
         # Pillow turns TIFFs itself while decoding, and since 11.0 gives 5–8 their turned size
         # from the start; but when it memory-maps an uncompressed strip it lays the stored rows
         # out at that turned size, shearing them. Read through the open file instead of the map.
-        if im.getexif().get(_ORIENTATION) in (5, 6, 7, 8):
+        if im.getexif().get(meta.ORIENTATION) in (5, 6, 7, 8):
             im.filename = ""
         im.load()
         return im
-    orientation = im.getexif().get(_ORIENTATION, 1)
+    orientation = im.getexif().get(meta.ORIENTATION, 1)
     return ImageOps.exif_transpose(im) if orientation not in (1, None) else im
 
 
@@ -342,8 +322,8 @@ def from_pil(im: Image.Image) -> Picture:
         raise ImageError(_describe(exc)) from None
     notes = _what_is_lost(im, full_depth=stored is not None, reader=how)
     exif = im.getexif()
-    turned_by = exif.get(_ORIENTATION, 1)
-    exif_bytes = _exif_of_tiff(im.tag_v2, exif, getattr(im, "fp", None)) if im.format == "TIFF" else None
+    turned_by = exif.get(meta.ORIENTATION, 1)
+    exif_bytes = meta.tiff_exif(im.tag_v2, exif, getattr(im, "fp", None)) if im.format == "TIFF" else None
     if stored is not None:
         photometric = im.tag_v2.get(262) if im.format == "TIFF" else None
         grey, alpha, in_colour = _deep_planes(stored, turned_by, photometric)
@@ -354,16 +334,14 @@ def from_pil(im: Image.Image) -> Picture:
             grey = 65535 - grey  # MinIsWhite: Pillow inverts 8-bit samples itself, not 16-bit ones
         notes += _profile_notes(grey, im.info)
     if len(exif) and im.format != "TIFF":
-        exif[_ORIENTATION] = 1
-        exif.update(_as_stored(exif))
-        exif_bytes = exif.tobytes()
+        exif_bytes = meta.upright_exif(exif)
     info = dict(im.info)
     if im.format == "TIFF" and _X_RESOLUTION not in im.tag_v2:
         info.pop("dpi", None)  # Pillow's stand-in of 1 dpi for a TIFF that names no resolution
-    keep = _kept_info(info, turned_by)
+    keep = meta.kept_info(info, turned_by)
     if im.format == "PNG":
         keep["text"] = {k: v for k, v in getattr(im, "text", {}).items() if isinstance(v, str)}
-    keep.update(_iptc_of(im))
+    keep.update(meta.iptc_of(im))
     return Picture(grey, alpha, _FORMAT_NAMES.get(im.format or "", "png"), exif_bytes, keep, notes, in_colour)
 
 
@@ -404,64 +382,10 @@ def _lightness_grey(bits: int) -> np.ndarray:
     return np.round(color.lightness_to_grey(lightness) * top).astype(np.uint8 if bits == 8 else np.uint16)
 
 
-def _kept_info(info: dict[str, Any], turned_by: int | None) -> dict[str, Any]:
-    """What of a file's ``info`` its result keeps: resolution, XMP and comment."""
-    keep = {k: info[k] for k in ("dpi", "xmp", "comment") if k in info}
-    if "xmp" in keep and turned_by not in (1, None):
-        # the pixels are upright now: an XMP orientation left at 6 would have viewers turn them again
-        keep["xmp"] = _XMP_ORIENTATION.sub(rb"\g<1>1", keep["xmp"])
-    return keep
-
-
 def _profile_notes(grey: np.ndarray, info: dict[str, Any]) -> tuple[str, ...]:
     if grey.dtype == np.uint16 and _foreign_profile(info.get("icc_profile")) is not None:
         return ("16-bit grey file: its colour profile was not applied, its tones read as sRGB",)
     return ()
-
-
-def _iptc_of(im: Image.Image) -> dict[str, bytes]:
-    """A JPEG's or TIFF's IPTC record as ``{"iptc": ...}``, with a JPEG's digest of it, or ``{}``.
-    A block that does not start with an IIM tag marker (0x1C) is not IPTC and is not carried."""
-    if im.format in ("JPEG", "MPO"):
-        resources = im.info.get("photoshop") or {}
-        found = {"iptc": resources.get(_IPTC_RESOURCE), "iptc_digest": resources.get(_IPTC_DIGEST_RESOURCE)}
-    elif im.format == "TIFF":
-        return _tiff_iptc(im.tag_v2)
-    else:
-        return {}
-    if not isinstance(found["iptc"], bytes) or not found["iptc"].startswith(b"\x1c"):
-        return {}
-    return {k: v for k, v in found.items() if isinstance(v, bytes)}
-
-
-def _tiff_iptc(tags: TiffImagePlugin.ImageFileDirectory_v2) -> dict[str, bytes]:
-    # raw, as Pillow's own IptcImagePlugin reads it: Photoshop types the tag LONG, which decoded
-    # would be numbers in the file's byte order instead of the record's bytes
-    record = getattr(tags, "_tagdata", {}).get(deep.IPTC_TAG)
-    return {"iptc": record} if isinstance(record, bytes) and record.startswith(b"\x1c") else {}
-
-
-def _app13(picture: Picture) -> bytes | None:
-    """The APP13 segment that holds the picture's IPTC as Photoshop and ExifTool write it, or
-    None where it would pass a JPEG segment's 64 KiB (a TIFF's record may)."""
-    block = _APP13_HEADER + _photoshop_resource(_IPTC_RESOURCE, picture.info["iptc"])
-    if "iptc_digest" in picture.info:
-        block += _photoshop_resource(_IPTC_DIGEST_RESOURCE, picture.info["iptc_digest"])
-    return b"\xff\xed" + struct.pack(">H", len(block) + 2) + block if len(block) + 2 <= 0xFFFF else None
-
-
-def _with_segment(jpeg: bytes, segment: bytes) -> bytes:
-    """``jpeg`` with ``segment`` after its other application segments, where readers look for
-    IPTC: Pillow's JPEG writer has no argument for it."""
-    at = 2  # after SOI
-    while jpeg[at] == 0xFF and 0xE0 <= jpeg[at + 1] <= 0xEF:
-        at += 2 + int.from_bytes(jpeg[at + 2 : at + 4], "big")
-    return jpeg[:at] + segment + jpeg[at:]
-
-
-def _photoshop_resource(resource: int, data: bytes) -> bytes:
-    """One entry of a Photoshop image resource block: unnamed, its data padded to even length."""
-    return b"8BIM" + struct.pack(">HHI", resource, 0, len(data)) + data + b"\x00" * (len(data) % 2)
 
 
 def _what_is_lost(im: Image.Image, full_depth: bool, reader: str | None) -> tuple[str, ...]:
@@ -585,9 +509,9 @@ def notes_for(picture: Picture, fmt: str) -> tuple[str, ...]:
     notes = (IN_COLOUR, *picture.notes) if picture.in_colour else picture.notes
     if picture.alpha is not None and fmt in _NO_ALPHA_FORMATS:
         notes += (f"{OUTPUT_FORMATS[fmt][0]} has no transparency: the alpha was dropped",)
-    if "iptc" in picture.info and fmt not in _IPTC_FORMATS:
+    if "iptc" in picture.info and fmt not in meta.IPTC_FORMATS:
         where, keeps = f"not kept in {OUTPUT_FORMATS[fmt][0]}", "jpg or tiff keeps"
-    elif "iptc" in picture.info and fmt == "jpg" and _app13(picture) is None:
+    elif "iptc" in picture.info and fmt == "jpg" and meta.app13(picture.info) is None:
         where, keeps = "too large for a JPEG segment", "tiff keeps"
     else:
         return notes
@@ -636,9 +560,9 @@ def encode(picture: Picture, rgb: Image.Image | np.ndarray, fmt: str, quality: i
         pixels = rgb if picture.alpha is None else np.dstack([rgb, picture.alpha.astype(np.uint16) * 257])
         dpi = picture.info.get("dpi")
         if fmt == "png":
-            deep.write_png16(pixels, out, srgb_profile(), dpi, picture.exif, _png_text(picture))
+            deep.write_png16(pixels, out, srgb_profile(), dpi, picture.exif, meta.png_text(picture.info))
         else:
-            deep.write_tiff16(pixels, out, srgb_profile(), dpi, _tiff_tags(picture))
+            deep.write_tiff16(pixels, out, srgb_profile(), dpi, meta.tiff_tags(picture.exif, picture.info))
         return
     image = rgb
     if image.mode == "RGBA" and fmt in _NO_ALPHA_FORMATS:
@@ -656,7 +580,7 @@ def encode(picture: Picture, rgb: Image.Image | np.ndarray, fmt: str, quality: i
         params["dpi"] = picture.info["dpi"]
     if "xmp" in picture.info and fmt in ("jpg", "webp"):
         params["xmp"] = picture.info["xmp"]
-    if fmt == "tiff" and (tiff_tags := _tiff_tags(picture)):
+    if fmt == "tiff" and (tiff_tags := meta.tiff_tags(picture.exif, picture.info)):
         params["tiffinfo"] = tiff_tags
     if fmt in ("jpg", "webp"):
         params["quality"] = quality
@@ -664,7 +588,7 @@ def encode(picture: Picture, rgb: Image.Image | np.ndarray, fmt: str, quality: i
         params["comment"] = picture.info["comment"]
     if fmt == "png":
         params["compress_level"] = 3  # zlib's fast levels: much quicker on big photos, a little larger
-        if text := _png_text(picture):
+        if text := meta.png_text(picture.info):
             from PIL.PngImagePlugin import PngInfo
 
             chunks = PngInfo()
@@ -673,129 +597,13 @@ def encode(picture: Picture, rgb: Image.Image | np.ndarray, fmt: str, quality: i
             params["pnginfo"] = chunks
     if fmt == "bmp":
         params = {k: v for k, v in params.items() if k == "dpi"}  # BMP carries nothing else
-    if fmt == "jpg" and "iptc" in picture.info and (segment := _app13(picture)):
+    if fmt == "jpg" and "iptc" in picture.info and (segment := meta.app13(picture.info)):
         buffer = io.BytesIO()
         image.save(buffer, format="JPEG", **params)
-        out.write(_with_segment(buffer.getvalue(), segment))
+        out.write(meta.with_segment(buffer.getvalue(), segment))
         return
     image.save(out, format=OUTPUT_FORMATS[fmt][0], **params)
 
 
-def _as_stored(tags: Any, only: tuple[int, ...] | None = None) -> dict[int, bytes]:
-    """The text tags of a TIFF directory or of EXIF's first one (``only`` those given), as their
-    stored bytes: Pillow decodes them as Latin-1, so encoding back gives UTF-8 (or any) text
-    unchanged, where writing the decoded string would turn each non-ASCII letter into "?"."""
-    return {
-        tag: value.encode("latin-1", "replace")
-        for tag in (tags if only is None else only)
-        if isinstance(value := tags.get(tag), str)
-    }
-
-
-def _directories(exif: Image.Exif) -> dict[int, dict[int, Any]]:
-    """EXIF's camera-settings and GPS directories that ``exif`` has, with the interoperability
-    directory read in place of its offset, which would point nowhere once they are written
-    elsewhere. (Their text is ASCII by the standard, and Pillow writes it so; unlike the
-    descriptive tags', it is not kept byte for byte: as bytes, Pillow would type it UNDEFINED.)"""
-    found: dict[int, dict[int, Any]] = {}
-    for tag in (_EXIF_IFD, _GPS_IFD):
-        if tag not in exif:  # get_ifd would add an empty directory
-            continue
-        directory = dict(exif.get_ifd(tag))
-        if tag == _EXIF_IFD and _INTEROP_IFD in directory:
-            if interop := dict(exif.get_ifd(_INTEROP_IFD)):
-                directory[_INTEROP_IFD] = interop
-            else:  # an offset that pointed nowhere already (Pillow's own TIFF writer leaves those)
-                del directory[_INTEROP_IFD]
-        if directory:
-            found[tag] = directory
-    return found
-
-
-def _exif_of_tiff(
-    tags: TiffImagePlugin.ImageFileDirectory_v2, exif: Image.Exif, fp: BinaryIO | None
-) -> bytes | None:
-    """The EXIF a TIFF's results get: its descriptive tags and EXIF and GPS directories. The rest
-    of a TIFF's directory is its own structure (strip offsets, sizes), not worth copying; so is
-    an ImageDescription that tifffile or ImageJ wrote to record the pages' layout, which on a
-    one-page result makes them look for pages that are not there. ``fp``: the file, where it is
-    still open, for the caption (:func:`_caption`)."""
-    result = Image.Exif()
-    stored = _as_stored(tags, _DESCRIPTIVE_TAGS)
-    stored.pop(_IMAGE_DESCRIPTION, None)
-    if (caption := _caption(tags, fp)) is not None:
-        stored[_IMAGE_DESCRIPTION] = caption
-    result.update(stored)
-    directories = _directories(exif)
-    for tag, directory in directories.items():
-        result.get_ifd(tag).update(directory)
-    return result.tobytes() if len(result) or directories else None
-
-
-def _caption(tags: TiffImagePlugin.ImageFileDirectory_v2, fp: BinaryIO | None) -> bytes | None:
-    """A TIFF's ImageDescription, unless it records the pages' layout. tifffile writes the
-    caption it is given and then its layout as a second ImageDescription, of which Pillow keeps
-    one, the first from Pillow 13 and the last before: so all of them are read from the file."""
-    found = _descriptions_in(fp) if fp is not None else []
-    found = found or list(_as_stored(tags, (_IMAGE_DESCRIPTION,)).values())
-    return next((d for d in found if not d.lstrip().startswith(_LAYOUT_DESCRIPTIONS)), None)
-
-
-def _descriptions_in(fp: BinaryIO) -> list[bytes]:
-    """Every ImageDescription of a classic TIFF's first directory, in file order ([] if it
-    cannot be read so)."""
-    try:
-        fp.seek(0)
-        head = fp.read(8)
-        order = {b"II*\0": "<", b"MM\0*": ">"}[head[:4]]
-        fp.seek(struct.unpack(order + "I", head[4:])[0])
-        (count,) = struct.unpack(order + "H", fp.read(2))
-        entries = fp.read(12 * count)
-        found = []
-        for at in range(0, len(entries) - 11, 12):
-            tag, kind, length, offset = struct.unpack(order + "HHII", entries[at : at + 12])
-            if tag == _IMAGE_DESCRIPTION and kind == 2:  # ASCII
-                if length <= 4:
-                    text = entries[at + 8 : at + 8 + length]
-                else:
-                    fp.seek(offset)
-                    text = fp.read(length)
-                found.append(text.split(b"\0", 1)[0])
-        return found
-    except (KeyError, OSError, ValueError, struct.error):  # BigTIFF, a cut file, a closed one
-        return []
-
-
-def _tiff_tags(picture: Picture) -> dict[int, bytes | dict[int, Any]]:
-    """A TIFF result's tags beyond pixels, resolution and ICC profile: the descriptive ones and
-    the EXIF and GPS directories (of a TIFF, or of another format's EXIF), XMP and IPTC, for
-    which Pillow's TIFF writer has no argument."""
-    tags: dict[int, bytes | dict[int, Any]] = {}
-    if picture.exif:
-        exif = Image.Exif()
-        exif.load(picture.exif)
-        tags.update(_as_stored(exif, _DESCRIPTIVE_TAGS))
-        tags.update(_directories(exif))
-    if "xmp" in picture.info:
-        tags[deep.XMP_TAG] = picture.info["xmp"]
-    if "iptc" in picture.info:
-        tags[deep.IPTC_TAG] = picture.info["iptc"]
-    return tags
-
-
 def keeps_sixteen_bits(picture: Picture, fmt: str) -> bool:
     return picture.deep and fmt in _SIXTEEN_BIT_FORMATS
-
-
-def _png_text(picture: Picture) -> dict[str, str | bytes]:
-    """The PNG text chunks to write: the file's own, and its XMP packet (from any format, with
-    the orientation reset by :func:`from_pil`) in place of a PNG's original copy of it."""
-    text: dict[str, str | bytes] = {
-        # ImageMagick's copy of the EXIF: it leaves in the eXIf chunk, orientation reset
-        k: v
-        for k, v in picture.info.get("text", {}).items()
-        if k.lower() != _RAW_EXIF_KEY
-    }
-    if "xmp" in picture.info:
-        text[_XMP_PNG_KEY] = picture.info["xmp"]
-    return text

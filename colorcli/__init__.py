@@ -7,15 +7,15 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from colorcli.pipeline import Colorizer
+    from colorcli.pipeline import Colorizer, WriteOptions
 
-__all__ = ["Colorizer", "__version__"]
+__all__ = ["Colorizer", "WriteOptions", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
     # lazy, so `import colorcli` (and `colorcli --help`) stays fast
-    if name == "Colorizer":
-        from colorcli.pipeline import Colorizer
+    if name in ("Colorizer", "WriteOptions"):
+        from colorcli import pipeline
 
-        return Colorizer
+        return getattr(pipeline, name)
     raise AttributeError(name)

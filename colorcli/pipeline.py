@@ -36,6 +36,9 @@ CONTEXT_WEIGHT = 0.5
 
 @dataclass(frozen=True)
 class WriteOptions:
+    """What a run writes, as ``colorize``'s --format, --quality, --overwrite, --skip-existing,
+    --compare and --skip-colour set it."""
+
     format: str = "keep"  # keep | jpg | png | webp | tiff | bmp
     quality: int = DEFAULT_QUALITY
     overwrite: bool = False

@@ -22,9 +22,6 @@ def _lightness_error(grey: np.ndarray, colour: Image.Image) -> float:
     return float(np.abs(color.rgb_to_lab(rgb)[..., 0] - color.grey_to_lightness(grey / 255.0)).mean())
 
 
-# -- discovery ------------------------------------------------------------------------------
-
-
 # -- the Colorizer ----------------------------------------------------------------------------
 
 
@@ -100,6 +97,24 @@ def test_run_reports_failures_and_goes_on(tiny_onnx_model: Path, tmp_path: Path)
     same = list(colorizer.run([discovery.Job(good, good)], pipeline.WriteOptions(overwrite=True)))
     assert same[0].status == "failed" and "overwrite the input" in same[0].error
     assert sorted(os.listdir(tmp_path / "o")) == ["good.png"]  # no temporary files left
+
+
+def test_the_api_can_leave_photos_in_colour_already_alone(tiny_onnx_model: Path, tmp_path: Path) -> None:
+    from colorcli import Colorizer, WriteOptions
+
+    Image.fromarray(data.astronaut()).save(tmp_path / "colour.jpg")
+    Image.fromarray(data.camera()).save(tmp_path / "grey.jpg")
+    colorizer = Colorizer(tiny_onnx_model, device="cpu")
+    photos = sorted(tmp_path.glob("*.jpg"))
+    kept = {
+        Path(r.input).name: r
+        for r in colorizer.colorize_files(photos, tmp_path / "o", WriteOptions(skip_colour=True))
+    }
+    assert (kept["colour.jpg"].status, kept["colour.jpg"].note) == ("skipped", "in colour already")
+    assert kept["grey.jpg"].status == "ok" and kept["grey.jpg"].note is None
+    every = {Path(r.input).name: r for r in colorizer.colorize_files(photos, tmp_path / "all")}
+    assert every["colour.jpg"].status == "ok" and every["colour.jpg"].note == imageio.IN_COLOUR
+    assert sorted(os.listdir(tmp_path / "o")) == ["grey.jpg"]
 
 
 def test_colorize_files_keeps_an_archive_s_folders_under_root(tiny_onnx_model: Path, tmp_path: Path) -> None:

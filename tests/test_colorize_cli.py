@@ -259,6 +259,7 @@ def test_exif_orientation_and_notes_end_to_end(tiny_onnx_model: Path, tmp_path: 
     assert "first of 2 frames" in notes["scan.tif"]
     assert notes["colour.jpg"] == "in colour already: the model's colours replaced the photo's own"
     assert notes["sideways.jpg"] is None
+    assert "1 of them in colour already (--skip-colour leaves such photos alone)" in run.stderr.decode()
     out = tmp_path.parent / f"{tmp_path.name}-colorized"
     upright = Image.open(out / "sideways.jpg")
     assert upright.size == (512, 200)
@@ -284,6 +285,7 @@ def test_exif_orientation_and_notes_end_to_end(tiny_onnx_model: Path, tmp_path: 
     }
     assert status["colour.jpg"] == ("skipped", "in colour already") and status["sideways.jpg"][0] == "ok"
     assert not (out / "again" / "colour.jpg").exists() and (out / "again" / "sideways.jpg").exists()
+    assert "in colour already" not in rerun.stderr.decode()
 
 
 def test_base_install_never_imports_torch_and_help_is_light(tiny_onnx_model: Path, tmp_path: Path) -> None:

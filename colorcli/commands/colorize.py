@@ -330,8 +330,7 @@ def _report(
         if bar:
             bar.stop()
         why = "standard output was closed" if tally.stdout_closed else None
-        elapsed = time.perf_counter() - tally.started
-        _say(_summary(tally.counts, tally.megapixels, elapsed, stopped, dry_run, why))
+        _say(_summary(tally, stopped, dry_run, why))
     if tally.stdout_closed:
         stdout_closed()
     return tally.counts["failed"]
@@ -341,8 +340,12 @@ class _Tally:
     """The run's counts, and each result's JSON line, failure message, log line or bar step."""
 
     def __init__(self, as_json: bool, quiet: bool, bar: Progress | None) -> None:
+        from colorcli.imageio import IN_COLOUR
+
         self.as_json, self.quiet, self.bar = as_json, quiet, bar
         self.counts = {"ok": 0, "failed": 0, "skipped": 0, "planned": 0}
+        self.in_colour = 0  # results whose photo was in colour already
+        self._in_colour_note = IN_COLOUR
         self.megapixels = 0.0
         self.started = time.perf_counter()
         self.stdout_closed = False  # its reader is gone (``| head``): the run stops as on Ctrl-C
@@ -351,6 +354,8 @@ class _Tally:
     def add(self, result: Result) -> None:
         self.counts[result.status] = self.counts.get(result.status, 0) + 1
         self.megapixels += result.megapixels
+        if result.status == "ok" and self._in_colour_note in (result.note or ""):
+            self.in_colour += 1
         if self.as_json and not self.stdout_closed:
             try:
                 _print_json(result.to_json())
@@ -374,9 +379,8 @@ def _print_json(document: dict[str, Any]) -> None:
     sys.stdout.buffer.flush()
 
 
-def _summary(
-    counts: dict[str, int], megapixels: float, elapsed: float, stopped: bool, dry_run: bool, why: str | None
-) -> str:
+def _summary(tally: _Tally, stopped: bool, dry_run: bool, why: str | None) -> str:
+    counts, elapsed, megapixels = tally.counts, time.perf_counter() - tally.started, tally.megapixels
     done, skipped, failed = counts["ok"], counts["skipped"], counts["failed"]
     if not any(counts.values()) and not stopped:
         return f"no images found (colorcli reads {_READABLE})"
@@ -385,6 +389,8 @@ def _summary(
     summary = f"{done} coloured, {skipped} skipped, {failed} failed in {elapsed:.1f} s"
     if done:
         summary += f" ({done / elapsed:.2f} images/s, {megapixels / elapsed:.1f} MP/s)"
+    if tally.in_colour:
+        summary += f"; {tally.in_colour} of them in colour already (--skip-colour leaves such photos alone)"
     if stopped:
         summary = (
             f"stopped{f' ({why})' if why else ''}: {summary}; every result written is complete, "

@@ -197,8 +197,9 @@ _TONE_BAND = 5.0  # L units: a toned print's tint drifts with lightness, slowly
 def tint_spread(rgb: np.ndarray) -> float:
     """How far a photo's a,b stray (RMS, CIELAB units) from the one tint per band of lightness
     that a toned print has: under about 3.5 for grey and for sepia, selenium or cyanotype prints,
-    JPEG's chroma noise included; 5 to 15 for nearly every colour photo. ``rgb``: (..., 3) sRGB in
-    [0, 1]."""
+    JPEG's chroma noise included; above 4 for 93 % of the colour photos of the training archives
+    (median 10), and lower for photos of nearly one hue per lightness (a blue glacier).
+    ``rgb``: (..., 3) sRGB in [0, 1]."""
     lab = rgb_to_lab(np.asarray(rgb).reshape(-1, 3))
     band = np.minimum(lab[:, 0] / _TONE_BAND, 100.0 / _TONE_BAND).astype(np.intp)
     count = np.bincount(band).clip(1)

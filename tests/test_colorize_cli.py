@@ -568,8 +568,9 @@ def test_an_empty_standard_input_is_no_paths_but_not_an_image(tiny_onnx_model: P
 
 def test_a_folder_to_standard_output_is_a_usage_error(tiny_onnx_model: Path, tmp_path: Path) -> None:
     (tmp_path / "scans").mkdir()
-    run = colorcli("colorize", str(tmp_path / "scans"), "-o", "-", "--model", str(tiny_onnx_model))
-    assert run.returncode == 2 and b"is a folder; drop -o - to colour the folder" in run.stderr
+    for extra in ((), ("--skip-colour",), ("--compare",)):  # the folder is the mistake to name
+        run = colorcli("colorize", str(tmp_path / "scans"), "-o", "-", *extra, "-m", str(tiny_onnx_model))
+        assert run.returncode == 2 and b"is a folder; drop -o - to colour the folder" in run.stderr, extra
     paths = colorcli("colorize", "-", "-o", "-", "--model", str(tiny_onnx_model), stdin=b"a.png\n")
     assert paths.returncode == 2 and b"standard input holds paths; drop -o -" in paths.stderr
     grey = io.BytesIO()

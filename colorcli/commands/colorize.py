@@ -149,11 +149,11 @@ def colorize(
             )
         if sys.stdout.isatty():  # an image's bytes would garble the terminal
             usage_error("the colour image would go to the terminal; redirect it to a file: > colour.png")
+        source = _one_input(inputs, stream_in)  # first: a folder given to -o - is the mistake to name
         if compare:
             usage_error("--compare writes NAME-compare beside a result file; a piped result has none")
         if skip_colour:
             usage_error("--skip-colour leaves files out of a run; a piped image always gets its result")
-        source = _one_input(inputs, stream_in)
         if dry_run:
             _say(f"dry run: would write standard output  <-  {'standard input' if stream_in else source}")
             return

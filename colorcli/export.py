@@ -5,8 +5,9 @@ is checked before it is written: ``onnx.checker``, then onnxruntime against PyTo
 random L maps and real photos at several sizes. An fp32 model that disagrees by more than
 :data:`FP32_TOLERANCE` is refused and nothing is left on disk. fp16 and int8 models are
 compared with the fp32 graph on sample photos so their cost in quality is printed with
-their size. torch, onnx and onnxruntime's quantization tools are imported lazily: this
-module is only used with the ``[train]`` extra installed.
+their size. :mod:`colorcli.export_checks` does the measuring; this module decides. torch,
+onnx and onnxruntime's quantization tools are imported lazily: this module is only used
+with the ``[train]`` extra installed.
 """
 
 from __future__ import annotations
@@ -23,17 +24,15 @@ from typing import Any
 
 import numpy as np
 
-from colorcli import __version__, color, imageio, metadata
+from colorcli import __version__, export_checks, imageio, metadata
 from colorcli.atomic import write_atomic
+from colorcli.export_checks import ParityCase, QualityCase
 from colorcli.imageio import INPUT_SUFFIXES
-from colorcli.metrics import psnr
 
 PRECISIONS = ("fp32", "fp16", "int8")
 FP32_TOLERANCE = 1e-4  # largest |ONNX - PyTorch| in normalised a,b units an fp32 export may show
 DEFAULT_OPSET = 18  # the lowest opset torch's dynamo exporter emits natively
 MAX_CALIBRATION_IMAGES = 64
-# held-out photos of scikit-image (never training data): the parity and quality samples
-SAMPLE_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
 
 
 class ExportError(RuntimeError):
@@ -42,21 +41,6 @@ class ExportError(RuntimeError):
 
 class ExportUsageError(ExportError):
     """The arguments cannot work (missing input, bad output folder, bad option value)."""
-
-
-@dataclass(frozen=True)
-class ParityCase:
-    name: str
-    shape: tuple[int, ...]
-    max_abs_diff: float
-
-
-@dataclass(frozen=True)
-class QualityCase:
-    name: str
-    psnr_fp32: float  # colorized RGB vs the original photo
-    psnr_other: float
-    psnr_vs_fp32: float  # colorized RGB of this precision vs that of fp32
 
 
 @dataclass
@@ -139,9 +123,9 @@ def export_model(
     fp32 = to_onnx(graph, opset or DEFAULT_OPSET, info.render_size)
     _set_metadata(fp32, replace(info, precision="fp32"))
     fp32_bytes = _checked_bytes(fp32)
-    inputs = parity_inputs(info.render_size)
+    inputs = export_checks.parity_inputs(info.render_size)
     # against the generator as trained, so a rewritten graph is checked too
-    parity = parity_check(generator, fp32_bytes, inputs)
+    parity = _parity(generator, fp32_bytes, inputs)
     _log_parity(log, "fp32", parity)
     worst = max(c.max_abs_diff for c in parity)
     if not worst <= FP32_TOLERANCE:  # written so that NaN fails too
@@ -160,12 +144,12 @@ def export_model(
             log(f"int8 quantization: {report.quantization}")
         _set_metadata(reduced, info)
         final_bytes = _checked_bytes(reduced)
-        report.parity = parity_check(generator, final_bytes, inputs)
+        report.parity = _parity(generator, final_bytes, inputs)
         _log_parity(log, precision, report.parity)
         if not np.isfinite(report.max_abs_diff):
             raise ExportError(f"the {precision} model produces non-finite values; the model was not written")
         report.size_bytes = len(final_bytes)
-        report.quality = quality_check(fp32_bytes, final_bytes, info.render_size)
+        report.quality = export_checks.quality_check(fp32_bytes, final_bytes, info.render_size)
         log_quality(log, precision, report)
 
     _write_atomically(final_bytes, output)
@@ -473,7 +457,11 @@ class _CalibrationReader:
             self.read += 1
             grey = picture.grey.astype(np.float32) / (65535.0 if picture.deep else 255.0)
             rgb = np.repeat(grey[..., None], 3, axis=-1)  # the neutral grey of the photo's L
-            return {metadata.INPUT_NAME: l_input(fit(centre_square(rgb), self.render_size))}
+            return {
+                metadata.INPUT_NAME: export_checks.l_input(
+                    export_checks.fit(export_checks.centre_square(rgb), self.render_size)
+                )
+            }
         return None
 
     def rewind(self) -> None:
@@ -484,112 +472,15 @@ class _CalibrationReader:
 # -- checks ---------------------------------------------------------------------------------
 
 
-def fit(rgb: np.ndarray, size: int) -> np.ndarray:
-    """Resize an (H, W, 3) float image so its longer side is ``size`` (aspect kept)."""
-    from PIL import Image
-
-    h, w = rgb.shape[:2]
-    scale = size / max(h, w)
-    new = (max(1, round(w * scale)), max(1, round(h * scale)))
-    im = Image.fromarray(np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8))
-    return np.asarray(im.resize(new, Image.Resampling.LANCZOS), dtype=np.float32) / 255.0
-
-
-def centre_square(rgb: np.ndarray) -> np.ndarray:
-    """The largest centred square of an image: the calibrator stacks its samples, so all
-    must share one shape."""
-    h, w = rgb.shape[:2]
-    side = min(h, w)
-    top, left = (h - side) // 2, (w - side) // 2
-    return rgb[top : top + side, left : left + side]
-
-
-def l_input(rgb: np.ndarray) -> np.ndarray:
-    """(H, W, 3) sRGB in [0, 1] -> (1, 1, H, W) float32 normalised L, the graph's input."""
-    lightness = color.rgb_to_lab(rgb)[..., 0]
-    return color.normalise_l(lightness)[None, None].astype(np.float32)
-
-
-def sample_photos() -> list[tuple[str, np.ndarray]]:
-    """The held-out scikit-image photos as (name, (H, W, 3) float sRGB in [0, 1])."""
-    import skimage.data
-
-    return [(n, getattr(skimage.data, n)().astype(np.float32) / 255.0) for n in SAMPLE_PHOTOS]
-
-
-def parity_inputs(render_size: int, seed: int = 0) -> list[tuple[str, np.ndarray]]:
-    """Random L maps and real photos at several sizes, including sides that are not
-    multiples of 16 (the generators pad internally) and a batch of two."""
-    rng = np.random.default_rng(seed)
-    r = render_size
-    cases: list[tuple[str, np.ndarray]] = [
-        ("random", rng.uniform(-1, 1, (2, 1, r, r)).astype(np.float32)),
-        ("random", rng.uniform(-1, 1, (1, 1, r // 2 + 3, r + 7)).astype(np.float32)),
-        ("random", rng.uniform(-1, 1, (1, 1, r + 13, max(24, r // 3) + 1)).astype(np.float32)),
-    ]
-    for (name, rgb), size in zip(sample_photos(), (r, r + 9, r // 2 + 5, 2 * r - 3), strict=True):
-        cases.append((name, l_input(fit(rgb, max(size, 24)))))
-    return cases
-
-
-def _session(model_bytes: bytes) -> Any:
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    return ort.InferenceSession(model_bytes, sess_options=options, providers=["CPUExecutionProvider"])
-
-
-def _run(session: Any, l_norm: np.ndarray) -> np.ndarray:
-    return session.run([metadata.OUTPUT_NAME], {metadata.INPUT_NAME: l_norm})[0]
-
-
-def parity_check(
-    generator: Any, model_bytes: bytes, inputs: Sequence[tuple[str, np.ndarray]]
-) -> list[ParityCase]:
-    """Largest |onnxruntime(CPU) - PyTorch| in normalised a,b, per input."""
-    import torch
-
+def _parity(generator: Any, model_bytes: bytes, inputs: Sequence[tuple[str, np.ndarray]]) -> list[ParityCase]:
     try:
-        session = _session(model_bytes)
+        onnx_session = export_checks.session(model_bytes)
     except Exception as exc:  # onnxruntime's own exception types
         raise ExportError(f"onnxruntime cannot run the exported model ({str(exc)[:300]})") from None
-    cases = []
-    for name, l_norm in inputs:
-        with torch.no_grad():
-            expected = generator(torch.from_numpy(l_norm)).numpy()
-        got = _run(session, l_norm)
-        if got.shape != expected.shape:
-            raise ExportError(
-                f"onnxruntime returned shape {got.shape} for {l_norm.shape}, PyTorch {expected.shape}"
-            )
-        cases.append(ParityCase(name, tuple(l_norm.shape), float(np.max(np.abs(got - expected)))))
-    return cases
-
-
-def colorize_with(session: Any, rgb: np.ndarray) -> np.ndarray:
-    """Colorize the lightness of ``rgb`` at its own size: (H, W, 3) sRGB in [0, 1]."""
-    lab = color.rgb_to_lab(rgb)
-    ab = color.denormalise_ab(_run(session, l_input(rgb))[0]).transpose(1, 2, 0)
-    return color.lab_to_rgb(np.concatenate([lab[..., :1], ab], axis=-1))
-
-
-def quality_check(
-    fp32_model: bytes | str | Path, other_model: bytes | str | Path, render_size: int
-) -> list[QualityCase]:
-    """Colorize the sample photos at render size with both models and compare the RGB results.
-
-    Reusable on any pair of models (bytes or paths), e.g. the shipped model and its int8 copy.
-    """
-    sessions = [
-        _session(m if isinstance(m, bytes) else Path(m).read_bytes()) for m in (fp32_model, other_model)
-    ]
-    cases = []
-    for name, rgb in sample_photos():
-        photo = fit(rgb, render_size)
-        ref, out = (colorize_with(s, photo) for s in sessions)
-        cases.append(QualityCase(name, psnr(ref, photo), psnr(out, photo), psnr(out, ref)))
-    return cases
+    try:
+        return export_checks.parity_check(generator, onnx_session, inputs)
+    except export_checks.ShapeMismatch as exc:
+        raise ExportError(str(exc)) from None
 
 
 # -- reporting and writing --------------------------------------------------------------------

@@ -17,7 +17,7 @@ from conftest import TINY_DATA, TINY_METRICS, make_tiny_checkpoint
 from PIL import Image
 from skimage import data as skimage_data
 
-from colorcli import checkpoint, export, metadata, runtime
+from colorcli import checkpoint, export, export_checks, metadata, runtime
 from colorcli.models import registry
 from colorcli.pipeline import Colorizer
 
@@ -45,7 +45,7 @@ def test_every_architecture_exports_with_parity_and_metadata(arch, tiny_checkpoi
     assert printed and printed[0] == pytest.approx(report.max_abs_diff, rel=0.01)
     assert 0 < report.max_abs_diff <= export.FP32_TOLERANCE
     assert any(c.shape[-1] % 16 != 0 for c in report.parity), "a size that is not a multiple of 16"
-    assert {c.name for c in report.parity} >= {"random", *export.SAMPLE_PHOTOS}
+    assert {c.name for c in report.parity} >= {"random", *export_checks.SAMPLE_PHOTOS}
 
     info = runtime.read_info(out)
     assert info.arch == arch
@@ -98,15 +98,15 @@ def test_spectral_norm_is_folded_into_plain_weights():
 
 
 def test_parity_failure_writes_nothing(tiny_checkpoint_factory, tmp_path, monkeypatch):
-    real = export.parity_check
+    real = export_checks.parity_check
 
-    def off_by_a_little(generator, model_bytes, inputs):
+    def off_by_a_little(generator, session, inputs):
         return [
-            export.ParityCase(c.name, c.shape, c.max_abs_diff + 1e-3)
-            for c in real(generator, model_bytes, inputs)
+            export_checks.ParityCase(c.name, c.shape, c.max_abs_diff + 1e-3)
+            for c in real(generator, session, inputs)
         ]
 
-    monkeypatch.setattr(export, "parity_check", off_by_a_little)
+    monkeypatch.setattr(export_checks, "parity_check", off_by_a_little)
     with pytest.raises(export.ExportError, match="disagree"):
         export.export_model(tiny_checkpoint_factory("unet-sn"), tmp_path / "m.onnx", log=lambda _: None)
     assert files_in(tmp_path) == []

@@ -1,7 +1,9 @@
-"""The GAN training loop: losses, the paper's per-epoch metrics, checkpoints, resume, DDP.
+"""The GAN training loop: set-up, batches, epochs, checkpoints, resume, DDP.
 
 Launched by ``colorcli train`` (one process) or ``torchrun -m colorcli train`` (DDP: gloo on
-CPU, nccl on CUDA; only rank 0 writes files). Ranks, devices and stops: :mod:`colorcli.processes`.
+CPU, nccl on CUDA; only rank 0 writes files). Ranks, devices and stops: :mod:`colorcli.processes`;
+the losses and the paper's figures: :mod:`colorcli.losses`; the run folder's files:
+:mod:`colorcli.run_files`.
 """
 
 from __future__ import annotations
@@ -9,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -20,61 +21,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from colorcli import __version__, checkpoint, color, data, processes, rebalance
+from colorcli import __version__, checkpoint, color, data, losses, processes, rebalance, run_files
 from colorcli.atomic import write_atomic
 from colorcli.models import colour_classes, registry
 from colorcli.train_config import ConfigError, TrainConfig
-
-
-def _bce(scores: torch.Tensor, target: float) -> torch.Tensor:
-    # scores are pre-tanh; tanh(z) read as a probability (1 + tanh z) / 2 is sigmoid(2z)
-    # (see models/discriminators.py), so this is BCE on the paper's tanh output, stably
-    return F.binary_cross_entropy_with_logits(2.0 * scores.float(), torch.full_like(scores.float(), target))
-
-
-def _decisions(scores: torch.Tensor) -> torch.Tensor:
-    """One real/fake decision per image: the mean of its patch (or pixel) tanh scores > 0."""
-    return torch.tanh(scores.float()).flatten(1).mean(1) > 0
-
-
-def _at_chroma_of(ab: torch.Tensor, like: torch.Tensor, grey: float = 0.02) -> torch.Tensor:
-    """``ab``'s hues at ``like``'s chroma, pixel by pixel.
-
-    A discriminator shown real colours this way cannot tell real from fake by saturation, the
-    one thing a per-pixel judge learns first and a colour gain gives as well; it can only judge
-    hue, such as the violet a blend of a red and a blue guess makes. Pixels greyer than ``grey``
-    (normalised, about 2 a,b units) have no hue to lend: they are scaled as if their chroma were
-    ``grey``, so they stay near grey rather than lend noise a full chroma.
-    """
-    chroma = ab.float().norm(dim=1, keepdim=True)
-    target = like.float().norm(dim=1, keepdim=True)
-    return (ab.float() * (target / chroma.clamp_min(grey))).to(ab.dtype)
-
-
-def psnr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Per-image PSNR in dB of images in [0, 1], (N, C, H, W) -> (N,)."""
-    mse = (pred - target).pow(2).flatten(1).mean(1).clamp_min(1e-10)
-    return -10.0 * torch.log10(mse)
-
-
-def _trim_metrics(path: Path, epoch: int) -> None:
-    """Drops the lines of epochs after ``epoch`` (the checkpoint's): a run stopped after writing
-    an epoch's line but before its checkpoint trains that epoch again, and must not list it twice."""
-    if not path.exists():
-        return
-    lines = path.read_text().splitlines(keepends=True)
-    kept = [line for line in lines if _epoch_of(line) <= epoch]
-    if len(kept) != len(lines):
-        text = "".join(kept).encode()
-        write_atomic(path, lambda fh: fh.write(text))
-
-
-def _epoch_of(line: str) -> float:
-    try:
-        return json.loads(line).get("epoch", 0)
-    except json.JSONDecodeError:  # a line cut short by a kill
-        return math.inf
-
 
 # a run whose losses are NaN or infinite for this many steps in a row has diverged for good
 DIVERGED_STEPS = 20
@@ -88,49 +38,9 @@ def _numbers(values: dict[str, float]) -> bool:
     return math.isfinite(values["gen_l1"]) and math.isfinite(values["disc_loss"])
 
 
-def _save_as(state: dict[str, Any], path: Path, written: Path | None) -> None:
-    """Save ``state`` at ``path``, as a second name for the file ``written`` already holding it
-    where the file system allows: one write, not two. Each save renames a new file into place,
-    so a name keeps its contents when another is saved over."""
-    if written is not None:
-        linking = path.with_name(f".{path.name}.link")
-        try:
-            linking.unlink(missing_ok=True)
-            os.link(written, linking)
-            os.replace(linking, path)
-            return
-        except OSError:  # a file system without hard links
-            linking.unlink(missing_ok=True)
-    checkpoint.save(state, path)
-
-
 def _spread(items: Any, n: int) -> list[Any]:
     """``n`` items evenly spaced through ``items``: every source of a mixed data set is represented."""
     return [items[i * len(items) // n] for i in range(n)]
-
-
-class Metrics:
-    """Running sums of the paper's four figures plus PSNR (and with ``classes``, the class
-    loss and accuracy), reduced across DDP ranks."""
-
-    def __init__(self, classes: bool = False) -> None:
-        self.names = ("gen_adv", "gen_l1", "disc_loss", "disc_acc", "psnr")
-        self.names += ("class_loss", "class_acc") if classes else ()
-        self.sums = torch.zeros(len(self.names) + 1, dtype=torch.float64)
-
-    def add(self, n: int, **values: float) -> None:
-        for i, name in enumerate(self.names):
-            self.sums[i] += values[name] * n
-        self.sums[-1] += n
-
-    def result(self, dist: processes.Distributed, device: torch.device) -> dict[str, float]:
-        sums = dist.sum(self.sums.to(device)).cpu()
-        n = max(sums[-1].item(), 1.0)
-        return {name: round(sums[i].item() / n, 6) for i, name in enumerate(self.names)}
-
-    def running(self) -> dict[str, float]:
-        n = max(self.sums[-1].item(), 1.0)
-        return {name: self.sums[i].item() / n for i, name in enumerate(self.names)}
 
 
 def _to_stderr(message: str) -> None:
@@ -503,7 +413,7 @@ class Trainer:
         named = self._name_classes(context, labels, train) if labels is not None else {}
         # the context is evidence about the scene, not something to improve for the discriminator
         context = context.detach() if self.cfg.disc_context else None
-        shown = _at_chroma_of(ab, fake.detach()) if cfg.disc_hue else ab
+        shown = losses.at_chroma_of(ab, fake.detach()) if cfg.disc_hue else ab
         real_in, fake_in = self._pixels(
             context, torch.cat([l_norm, shown], 1), torch.cat([l_norm, fake.detach()], 1)
         )
@@ -512,13 +422,13 @@ class Trainer:
         # never mixes their statistics (the reference code does the same)
         with torch.set_grad_enabled(train), self._autocast():
             d_real = self.disc_ddp(real_in)
-        loss_real = _bce(d_real, cfg.real_label)
+        loss_real = losses.bce(d_real, cfg.real_label)
         if train:
             self.opt_d.zero_grad(set_to_none=True)
             self.scaler.scale(0.5 * loss_real).backward()
         with torch.set_grad_enabled(train), self._autocast():
             d_fake = self.disc_ddp(fake_in)
-        loss_fake = _bce(d_fake, 0.0)
+        loss_fake = losses.bce(d_fake, 0.0)
         if train:
             self.scaler.scale(0.5 * loss_fake).backward()
             self.scaler.step(self.opt_d)
@@ -530,7 +440,7 @@ class Trainer:
             (g_in,) = self._pixels(context, torch.cat([l_norm, fake], 1))
             d_gen = self.disc(g_in)
         self.disc.requires_grad_(True)
-        adv = _bce(d_gen, 1.0)
+        adv = losses.bce(d_gen, 1.0)
         error = (fake.float() - ab).abs()
         l1 = error.mean()
         if train:
@@ -557,8 +467,8 @@ class Trainer:
             lab_fake = torch.cat(
                 [color.denormalise_l(l_norm), color.denormalise_ab(fake.detach().float())], 1
             )
-            quality = psnr(color.lab_to_rgb_nchw(lab_fake), rgb).mean()
-            acc = 0.5 * (_decisions(d_real).float().mean() + (~_decisions(d_fake)).float().mean())
+            quality = losses.psnr(color.lab_to_rgb_nchw(lab_fake), rgb).mean()
+            acc = 0.5 * (losses.decisions(d_real).float().mean() + (~losses.decisions(d_fake)).float().mean())
         return {
             "gen_adv": adv.item(),
             "gen_l1": l1.item(),
@@ -620,7 +530,7 @@ class Trainer:
         dataset.set_epoch(self.epoch)
         self.gen.train(train)
         self.disc.train(train)
-        metrics = Metrics(classes=dataset.labels is not None)
+        metrics = losses.Metrics(classes=dataset.labels is not None)
         loader = self._loader(dataset, train)
         task = progress.start(
             f"epoch {self.epoch + 1}/{self.cfg.epochs} {'train' if train else 'val'}", len(loader)
@@ -650,7 +560,7 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             settings = (json.dumps(dataclasses.asdict(cfg), indent=2) + "\n").encode()
             write_atomic(self.run_dir / "config.json", lambda fh: fh.write(settings))
-            _trim_metrics(self.run_dir / "metrics.jsonl", self.epoch)
+            run_files.trim_metrics(self.run_dir / "metrics.jsonl", self.epoch)
         last: dict[str, Any] = {}
         while self.epoch < cfg.epochs:
             start = time.perf_counter()
@@ -706,20 +616,10 @@ class Trainer:
         """Every epoch trained and, on the rank that writes them, its checkpoints written."""
         return (self.saved_epoch if self.dist.main else self.epoch) >= self.cfg.epochs
 
-    def _keep_epoch(self, state: dict[str, Any]) -> None:
-        """checkpoints/epoch-NNN.pt for the last ``keep_epochs`` epochs: GAN weights wander from
-        epoch to epoch, and a release averages the last few (training/release_default.py)."""
-        folder = self.run_dir / "checkpoints"
-        _save_as(state, folder / f"epoch-{self.epoch:03d}.pt", written=folder / "last.pt")
-        for old in folder.glob("epoch-*.pt"):
-            number = old.stem.removeprefix("epoch-")
-            if number.isdigit() and int(number) <= self.epoch - self.cfg.keep_epochs:
-                old.unlink(missing_ok=True)
-
     def _end_epoch(self, record: dict[str, Any], rngs: list[dict[str, torch.Tensor]]) -> None:
         # in this order, so that a run killed at any point resumes consistent: a best.pt newer
         # than last.pt is rewritten when that epoch is trained again, and metrics lines past
-        # last.pt's epoch are dropped on resume (_trim_metrics)
+        # last.pt's epoch are dropped on resume (run_files.trim_metrics)
         with processes.stops_deferred():
             improved = record["val"]["gen_l1"] < self.best_val_l1
             if improved:
@@ -731,10 +631,10 @@ class Trainer:
             folder = self.run_dir / "checkpoints"
             if improved:
                 checkpoint.save(state, folder / "best.pt")
-            _save_as(state, folder / "last.pt", written=folder / "best.pt" if improved else None)
+            run_files.save_as(state, folder / "last.pt", written=folder / "best.pt" if improved else None)
             self.saved_epoch = self.epoch
             if self.cfg.keep_epochs:
-                self._keep_epoch(state)
+                run_files.keep_epoch(state, folder, self.epoch, self.cfg.keep_epochs)
             self.save_samples(self.run_dir / "samples" / f"epoch-{self.epoch:03d}.png")
 
     @torch.no_grad()

@@ -23,10 +23,12 @@ from colorcli import checkpoint
 from colorcli import trainer as trainer_module
 from colorcli.commands.train import _settings
 from colorcli.data import DataError
+from colorcli.losses import at_chroma_of
 from colorcli.models import ARCHITECTURES
 from colorcli.processes import leave_sigterm_to_parent, stops_deferred, stops_held
+from colorcli.run_files import trim_metrics
 from colorcli.train_config import ConfigError, TrainConfig
-from colorcli.trainer import Diverged, Trainer, _at_chroma_of, _trim_metrics
+from colorcli.trainer import Diverged, Trainer
 
 TINY_FLAGS = ["--width", "4", "--depth", "2", "--disc-width", "4", "--image-size", "32", "--batch-size", "4"]
 
@@ -573,7 +575,7 @@ def test_metrics_lines_past_the_checkpoint_are_dropped_on_resume(tmp_path):
     lines = [{"epoch": 1}, {"epoch": 2}, {"epoch": 3}]
     path = tmp_path / "metrics.jsonl"
     path.write_text("".join(json.dumps(line) + "\n" for line in lines) + '{"epoch": 4, "tr')  # cut by a kill
-    _trim_metrics(path, 2)  # the checkpoint holds epoch 2: epoch 3's line is from training thrown away
+    trim_metrics(path, 2)  # the checkpoint holds epoch 2: epoch 3's line is from training thrown away
     assert [json.loads(line)["epoch"] for line in path.read_text().splitlines()] == [1, 2]
 
 
@@ -982,7 +984,7 @@ def test_a_context_discriminator_sees_each_pixels_own_cell(folder, tmp_path, dis
 def test_hue_only_discriminator_sees_real_hues_at_the_generators_chroma(folder, tmp_path):
     real = torch.tensor([[[[0.3]], [[0.4]]], [[[0.001]], [[0.0]]]])  # chroma 0.5; a grey pixel
     fake = torch.tensor([[[[-0.1]], [[0.0]]], [[[0.2]], [[0.0]]]])  # chroma 0.1 and 0.2
-    shown = _at_chroma_of(real, fake)
+    shown = at_chroma_of(real, fake)
     assert torch.allclose(shown[0].flatten(), torch.tensor([0.06, 0.08]))  # real hue, fake chroma
     assert torch.allclose(shown[1].flatten(), torch.tensor([0.01, 0.0]))  # too grey to lend a hue
 

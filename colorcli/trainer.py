@@ -147,6 +147,27 @@ class Trainer:
         self.classifier: nn.Module | None = None  # --class-weight's, made with the data's classes
         self.opt_c: torch.optim.Optimizer | None = None
 
+        train, val = self._photos()
+        labels = self._photo_classes(train, val, adam) if cfg.class_weight else (None, None)
+        self.train_set = data.ColourDataset(train, cfg.image_size, True, cfg.seed, cfg.crop_scale, labels[0])
+        self.val_set = data.ColourDataset(val, cfg.image_size, False, cfg.seed, labels=labels[1])
+        self.rarity = self._colour_prior(train) if cfg.rebalance or cfg.rebalance_hues else None
+        # after every network exists (the classifier is drawn from the global RNG, which this restores)
+        if resumed is not None:
+            self._restore(resumed)
+
+        self.gen_ddp, self.disc_ddp, self.classifier_ddp = self.gen, self.disc, self.classifier
+        if self.dist.world > 1:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.gen_ddp = nn.parallel.DistributedDataParallel(self.gen, device_ids=ids)
+            self.disc_ddp = nn.parallel.DistributedDataParallel(self.disc, device_ids=ids)
+            if self.classifier is not None:
+                self.classifier_ddp = nn.parallel.DistributedDataParallel(self.classifier, device_ids=ids)
+
+    def _photos(self) -> tuple[list[data.Record], list[data.Record]]:
+        """The training and validation photos of ``--data`` (near-grey and unreadable ones
+        skipped, counted in ``self.summary``), or the error that says why there are too few."""
+        cfg = self.cfg
         records = data.find_records(cfg.data, cfg.val_fraction, skip=Path(cfg.out))
         train, val, self.summary = data.select(records, threads=max(cfg.workers, 1), warn=self.log)
         self.summary.sources = [Path(p).name for p in cfg.data]
@@ -184,21 +205,7 @@ class Trainer:
             f"data: {len(train)} training and {len(val)} validation images; skipped "
             f"{self.summary.grey} near-grey and {self.summary.corrupt} unreadable"
         )
-        labels = self._photo_classes(train, val, adam) if cfg.class_weight else (None, None)
-        self.train_set = data.ColourDataset(train, cfg.image_size, True, cfg.seed, cfg.crop_scale, labels[0])
-        self.val_set = data.ColourDataset(val, cfg.image_size, False, cfg.seed, labels=labels[1])
-        self.rarity = self._colour_prior(train) if cfg.rebalance or cfg.rebalance_hues else None
-        # after every network exists (the classifier is drawn from the global RNG, which this restores)
-        if resumed is not None:
-            self._restore(resumed)
-
-        self.gen_ddp, self.disc_ddp, self.classifier_ddp = self.gen, self.disc, self.classifier
-        if self.dist.world > 1:
-            ids = [self.device.index] if self.device.type == "cuda" else None
-            self.gen_ddp = nn.parallel.DistributedDataParallel(self.gen, device_ids=ids)
-            self.disc_ddp = nn.parallel.DistributedDataParallel(self.disc, device_ids=ids)
-            if self.classifier is not None:
-                self.classifier_ddp = nn.parallel.DistributedDataParallel(self.classifier, device_ids=ids)
+        return train, val
 
     def _photo_classes(
         self, train: list[data.Record], val: list[data.Record], adam: dict[str, Any]
